@@ -1,0 +1,58 @@
+"""Errors that fcjax raises for bad input.
+
+Every error a user can cause (a layer name that does not exist, a unit index out of range, a corrupt weight
+file, a dataset that is not prepared, ...) is a subclass of :class:`FcjaxError`. Library code raises them
+*before* anything is compiled; the CLI turns them into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class FcjaxError(ValueError):
+  """Base class of all user-facing fcjax errors (bad input, missing files, mismatched configs)."""
+
+
+class UnknownLayerError(FcjaxError, KeyError):
+  """A tensor name the model does not have."""
+
+  def __str__(self) -> str:  # KeyError would quote the message
+    return str(self.args[0]) if self.args else ""
+
+
+class UnitIndexError(FcjaxError, IndexError):
+  """A unit (channel) index out of range for the layer."""
+
+
+class InputSizeError(FcjaxError):
+  """Images of the wrong rank, channel count or size for the requested tensors."""
+
+
+class WeightsError(FcjaxError):
+  """A weight file that is missing, corrupt, or does not match the model."""
+
+
+class DatasetError(FcjaxError):
+  """A dataset that is missing, not prepared, or empty."""
+
+
+class ConfigMismatchError(FcjaxError):
+  """A resume directory or stats file that was made with a different configuration."""
+
+
+def closest(name: str, valid: Iterable[str], n: int = 5) -> list[str]:
+  """The up-to-``n`` valid names closest to ``name`` (for 'did you mean' messages)."""
+  valid = list(valid)
+  hits = difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
+  if not hits:
+    hits = [v for v in valid if name.split("_")[0] in v][:n]
+  return hits
+
+
+def unknown_layer(name: str, valid: Iterable[str], model: str = "model") -> UnknownLayerError:
+  """An :class:`UnknownLayerError` that names the layer and lists the closest valid names."""
+  hits = closest(name, valid)
+  hint = f"; closest valid names: {', '.join(hits)}" if hits else ""
+  return UnknownLayerError(f"{model} has no tensor named {name!r}{hint}")

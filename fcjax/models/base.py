@@ -1,0 +1,137 @@
+"""The model interface that every model in fcjax satisfies.
+
+The sweep, the statistics and the plots never import a particular network: they take a :class:`Model`, a frozen
+record of plain values and pure functions. InceptionV1 (``fcjax.models.inception_v1.MODEL``), the embedded demo
+model (``fcjax.demo``) and a user's own Flax network (:func:`from_apply`) are all ``Model`` instances.
+
+Contract of ``apply``::
+
+    apply(params, images, layers=(name, ...), *, dtype=jnp.float32, relu=jax.nn.relu) -> {name: array}
+
+``images`` are float32 ``[N, H, W, 3]`` in [0, 1] (the model maps them to its own value range); each returned array
+is ``[N, h, w, C]`` (or ``[N, C]`` for vector tensors such as logits). Computation stops at the deepest requested
+tensor. ``dtype`` is the compute dtype (parameters stay float32); ``relu`` replaces every ReLU (the sweep passes a
+gradient-redirected ReLU). ``apply`` must be pure and work under ``jit``, ``vmap`` and ``grad``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+from fcjax import errors
+
+Params = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+  """One named tensor of a model.
+
+  Attributes:
+    name: canonical tensor name (Lucid's spelling for InceptionV1).
+    channels: number of channels (last axis).
+    stride: total spatial downsampling relative to the input (1 for the input resolution; 0 for vector tensors).
+    kind: 'conv', 'pool', 'lrn', 'concat', 'dense', ... (informational).
+    pre_relu: True if the tensor is before a ReLU (may be negative; the paper's units are pre-ReLU).
+    pre_relu_name: for a post-ReLU tensor, the name of its pre-ReLU twin (None if there is none).
+    min_size: the smallest square input size (pixels) at which this tensor exists.
+    max_size: the largest input size at which it exists (None: unbounded; the InceptionV1 head needs 193..224).
+  """
+
+  name: str
+  channels: int
+  stride: int = 1
+  kind: str = "conv"
+  pre_relu: bool = False
+  pre_relu_name: str | None = None
+  min_size: int = 1
+  max_size: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A vision model as fcjax sees it: a layer table, a value range and pure functions.
+
+  Attributes:
+    name: short identifier stored in every result ('inceptionv1', 'demo', ...).
+    layers: the declarative table of named tensors, input to output.
+    value_range: (low, high) pixel range the network computes on internally (documentation; inputs are [0, 1]).
+    input_size: the nominal square input size in pixels (224 for InceptionV1).
+    apply: see the module docstring.
+    init_params: ``init_params(key) -> params`` random parameters (tests, benchmarks).
+    load_params: ``load_params(path) -> params`` trained parameters from a checkpoint or weights file.
+    aliases: other spellings of tensor names (e.g. Lucent's) -> canonical names.
+  """
+
+  name: str
+  layers: tuple[Layer, ...]
+  value_range: tuple[float, float]
+  input_size: int
+  apply: Callable[..., Mapping[str, Any]]
+  init_params: Callable[[Any], Params]
+  load_params: Callable[[str], Params]
+  aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+  @property
+  def layer_names(self) -> tuple[str, ...]:
+    return tuple(l.name for l in self.layers)
+
+  def canonical(self, name: str) -> str:
+    """The canonical spelling of ``name``; raises :class:`~fcjax.errors.UnknownLayerError` with close matches."""
+    if name in self._by_name:
+      return name
+    if name in self.aliases:
+      return self.aliases[name]
+    raise errors.unknown_layer(name, list(self._by_name) + list(self.aliases), self.name)
+
+  def layer(self, name: str) -> Layer:
+    """The :class:`Layer` record of ``name`` (aliases accepted)."""
+    return self._by_name[self.canonical(name)]
+
+  def check_unit(self, name: str, unit: int) -> None:
+    """Raise :class:`~fcjax.errors.UnitIndexError` unless ``0 <= unit < channels`` of the layer."""
+    layer = self.layer(name)
+    if not 0 <= int(unit) < layer.channels:
+      raise errors.UnitIndexError(
+          f"unit {unit} is out of range for {layer.name} of {self.name}, which has {layer.channels} channels "
+          f"(valid: 0..{layer.channels - 1})")
+
+  def check_size(self, name: str, size: int) -> None:
+    """Raise :class:`~fcjax.errors.InputSizeError` unless the tensor exists at a ``size`` x ``size`` input."""
+    layer = self.layer(name)
+    if size < layer.min_size:
+      raise errors.InputSizeError(
+          f"{layer.name} of {self.name} needs inputs of at least {layer.min_size} px; got {size} px")
+    if layer.max_size is not None and size > layer.max_size:
+      raise errors.InputSizeError(
+          f"{layer.name} of {self.name} exists only for inputs of {layer.min_size}..{layer.max_size} px; "
+          f"got {size} px")
+
+  @property
+  def _by_name(self) -> dict[str, Layer]:
+    return {l.name: l for l in self.layers}
+
+
+def from_apply(name: str, apply_fn: Callable[..., Mapping[str, Any]], layers: tuple[Layer, ...], *,
+               input_size: int, value_range: tuple[float, float] = (0.0, 1.0),
+               init_params: Callable[[Any], Params] | None = None,
+               load_params: Callable[[str], Params] | None = None) -> Model:
+  """Wrap a user's own network as a :class:`Model`.
+
+  ``apply_fn(params, images, layers=..., dtype=..., relu=...)`` must follow the contract in the module docstring;
+  a function that ignores ``dtype`` and ``relu`` is fine (those features are then simply unavailable).
+
+  Example (a Flax linen module that sows its intermediates)::
+
+      def apply_fn(params, images, layers, dtype=jnp.float32, relu=jax.nn.relu):
+        _, state = net.apply(params, images, mutable=['intermediates'])
+        return {n: state['intermediates'][n][0] for n in layers}
+      model = fcjax.models.from_apply('mynet', apply_fn, (Layer('block3', 256, stride=8),), input_size=128)
+  """
+
+  def _unavailable(*_):
+    raise errors.FcjaxError(f"model {name!r} was built without this function; pass it to from_apply")
+
+  return Model(name=name, layers=tuple(layers), value_range=value_range, input_size=input_size, apply=apply_fn,
+               init_params=init_params or _unavailable, load_params=load_params or _unavailable)
