@@ -1,0 +1,168 @@
+"""`SweepResult`: what a cosdot sweep produced, in plain arrays, with save/load in npz + JSON.
+
+Shapes use P pairs, A angles, S seeds, B blocks of steps, H x W image size. Activations ``y`` are raw (unscaled)
+unit values; ``scales`` are the per-unit maxima of phase 1 (best over seeds), so the scaled vector on which cosdot
+was optimised is ``y / scales[:, None, None, :]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from fcjax import errors
+
+_ARRAYS = ("pairs", "thetas", "scales", "unit_values", "unit_images", "y", "c", "images", "history")
+_OPTIONAL = ("transparency",)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepResult:
+  """The outcome of :func:`fcjax.sweep.run`.
+
+  Attributes:
+    config: the ``SweepConfig`` as a plain dict (``fcjax.sweep.SweepConfig(**config)`` rebuilds it).
+    model: model name ('inceptionv1', 'demo', 'function' for a bare feature function).
+    layer: canonical tensor name (None for a bare feature function).
+    readout: 'neuron', 'channel' or 'y,x'.
+    pairs: int [P, 2] unit indices (channels of ``layer``).
+    thetas: float [A] target angles in radians, measured from the first unit's scaled axis.
+    scales: float [P, 2] each unit's unconstrained maximum (phase 1), best over seeds.
+    unit_values: float [P, 2, S] each seed's phase-1 activation of each unit.
+    unit_images: uint8 [P, 2, H, W, 3] the best seed's phase-1 image of each unit.
+    y: float [P, A, S, 2] raw unit activations of each final image.
+    c: float [P, A, S] cosdot of the scaled y at theta (the objective the optimiser maximised).
+    images: uint8 [P, A, S, H, W, 3] final images.
+    history: float [P, A, S, B] cosdot at the end of each block of steps (B = steps / block_steps).
+    meta: provenance: versions, devices, objective form, weights digest, wall times.
+    transparency: optional float [P, A, S, H, W] accumulated |d loss / d image| (MACO).
+  """
+
+  config: dict
+  model: str
+  layer: str | None
+  readout: str
+  pairs: np.ndarray
+  thetas: np.ndarray
+  scales: np.ndarray
+  unit_values: np.ndarray
+  unit_images: np.ndarray
+  y: np.ndarray
+  c: np.ndarray
+  images: np.ndarray
+  history: np.ndarray
+  meta: dict = dataclasses.field(default_factory=dict)
+  transparency: np.ndarray | None = None
+
+  # --- derived views -------------------------------------------------------------------------------------------
+  @property
+  def y_scaled(self) -> np.ndarray:
+    """float [P, A, S, 2]: y divided by each unit's scale (the space in which theta lives)."""
+    return self.y / self.scales[:, None, None, :]
+
+  @property
+  def best_seed(self) -> np.ndarray:
+    """int [P, A]: the seed with the highest C at each angle."""
+    return np.argmax(self.c, axis=-1)
+
+  @property
+  def y_best(self) -> np.ndarray:
+    """float [P, A, 2]: raw y of the best seed at each angle."""
+    return np.take_along_axis(self.y, self.best_seed[..., None, None], axis=2)[:, :, 0]
+
+  @property
+  def c_mean(self) -> np.ndarray:
+    """float [P, A]: mean C over seeds (the radius of the paper's red loop)."""
+    return self.c.mean(axis=-1)
+
+  @property
+  def c_std(self) -> np.ndarray:
+    """float [P, A]: standard deviation of C over seeds."""
+    return self.c.std(axis=-1)
+
+  # --- export --------------------------------------------------------------------------------------------------
+  def to_csv(self) -> str:
+    """Every (pair, angle, seed) as one CSV row: units, theta, seed, raw y, scaled y, C."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["pair", "unit_i", "unit_j", "theta", "seed", "y_i", "y_j", "y_i_scaled", "y_j_scaled", "c"])
+    ys = self.y_scaled
+    for p, (i, j) in enumerate(self.pairs):
+      for a, th in enumerate(self.thetas):
+        for s in range(self.c.shape[-1]):
+          w.writerow([p, int(i), int(j), f"{th:.6f}", s, f"{self.y[p, a, s, 0]:.6g}", f"{self.y[p, a, s, 1]:.6g}",
+                      f"{ys[p, a, s, 0]:.6g}", f"{ys[p, a, s, 1]:.6g}", f"{self.c[p, a, s]:.6g}"])
+    return buf.getvalue()
+
+  def summary(self, pair: int = 0) -> str:
+    """One line: layer, units, C range over angles, and the scales."""
+    i, j = (int(u) for u in self.pairs[pair])
+    cm = self.c_mean[pair]
+    return (f"{self.model} {self.layer or 'f'}[{self.readout}] units ({i}, {j}): {len(self.thetas)} angles x "
+            f"{self.c.shape[-1]} seeds, scales ({self.scales[pair, 0]:.4g}, {self.scales[pair, 1]:.4g}), "
+            f"mean C min {cm.min():.3g} / max {cm.max():.3g}")
+
+  # --- persistence ---------------------------------------------------------------------------------------------
+  def save(self, directory: str | os.PathLike) -> pathlib.Path:
+    """Write ``arrays.npz`` + ``result.json`` into ``directory`` (atomically: temp files, then rename)."""
+    d = pathlib.Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.asarray(getattr(self, k)) for k in _ARRAYS}
+    for k in _OPTIONAL:
+      if getattr(self, k) is not None:
+        arrays[k] = np.asarray(getattr(self, k))
+    header = {"config": self.config, "model": self.model, "layer": self.layer, "readout": self.readout,
+              "meta": self.meta, "format": "fcjax.SweepResult/1"}
+    _atomic_write(d / "arrays.npz", lambda f: np.savez_compressed(f, **arrays))
+    _atomic_write(d / "result.json", lambda f: f.write(json.dumps(header, indent=2, default=_jsonable).encode()))
+    return d
+
+  @classmethod
+  def load(cls, directory: str | os.PathLike) -> "SweepResult":
+    """Read a result written by :meth:`save`."""
+    d = pathlib.Path(directory)
+    if not (d / "result.json").exists() or not (d / "arrays.npz").exists():
+      raise errors.FcjaxError(f"{d} is not a sweep result directory (expected result.json and arrays.npz)")
+    try:
+      header = json.loads((d / "result.json").read_text())
+      with np.load(d / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, KeyError) as e:
+      raise errors.FcjaxError(f"cannot read sweep result in {d}: {e}") from None
+    missing = [k for k in _ARRAYS if k not in arrays]
+    if missing:
+      raise errors.FcjaxError(f"sweep result in {d} lacks arrays {missing}")
+    return cls(config=header["config"], model=header["model"], layer=header["layer"], readout=header["readout"],
+               meta=header.get("meta", {}), **arrays)
+
+
+def _jsonable(x: Any):
+  if isinstance(x, np.generic):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  if isinstance(x, (pathlib.Path,)):
+    return str(x)
+  if dataclasses.is_dataclass(x):
+    return dataclasses.asdict(x)
+  return repr(x)
+
+
+def _atomic_write(path: pathlib.Path, write) -> None:
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      write(f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
