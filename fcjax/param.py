@@ -1,0 +1,244 @@
+"""Image parameterizations: ``init(key) -> params`` and ``render(params) -> image``, for ONE image.
+
+A parameterization is a :class:`Param` pair of pure functions (the shape of optax's ``GradientTransformation``);
+hyperparameters are bound by the factory. ``render`` returns float32 [H, W, 3] in [0, 1]; ``jax.vmap`` it (and
+``init`` over split keys) for a batch. The canvas size set here is independent of the model's input size: the
+transforms (:mod:`fcjax.transforms`) resample the canvas to the model input.
+
+* :func:`pixel`: one free value per pixel and channel, through a sigmoid.
+* :func:`fft`: Lucid's Fourier parameterization with 1/f frequency scaling and colour decorrelation (SPEC §3).
+* :func:`maco`: MACO (Fel et al. 2023): only the Fourier phase is optimised, the magnitude is a fixed natural-image
+  spectrum (SPEC §4); with :func:`transparency_update` for MACO's transparency map.
+
+Colour convention (Lucid's ``_linear_decorrelate_color``): for a decorrelated pixel vector ``v``, the RGB vector is
+``M_norm @ v``; for row vectors (pixels on the last axis) ``rgb = v @ M_norm.T`` (:func:`recorrelate`). ``M_norm`` is
+Lucid's ``color_correlation_svd_sqrt`` divided by its largest column norm (:data:`COLOR_MATRIX`).
+
+References:
+  Olah, Mordvintsev, Schubert. "Feature Visualization", Distill 2017 (Lucid ``optvis/param/spatial.py``,
+  ``optvis/param/color.py``).
+  Fel et al. "Unlocking Feature Visualization for Deeper Networks with MAgnitude Constrained Optimization",
+  NeurIPS 2023 (MACO).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Callable, NamedTuple, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fcjax import errors
+
+Size = Union[int, tuple[int, int]]
+
+# Lucid's `color_correlation_svd_sqrt` (optvis/param/color.py): a square root of ImageNet's RGB colour covariance.
+COLOR_CORRELATION_SVD_SQRT = np.array([[0.26, 0.09, 0.02],
+                                       [0.27, 0.00, -0.05],
+                                       [0.27, -0.09, 0.03]], np.float32)
+# Normalised by its largest column norm (0.4619...), as Lucid's `max_norm_svd_sqrt`: rgb = COLOR_MATRIX @ v.
+COLOR_MATRIX = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0))
+
+# Lucid's `fft_image` divides the ortho-normalised inverse FFT by 4.0 (commented there "TODO: is that a magic
+# constant?"; Lucent keeps it): an empirical choice that keeps the initial image well inside the sigmoid's linear range.
+FFT_OUTPUT_SCALE = 0.25
+
+# Lucid's init standard deviation of the pixel and FFT parameters (`pixel_image`, `fft_image`: sd = 0.01).
+LUCID_INIT_SD = 0.01
+
+# MACO standardises the phase and the image with x / (std + eps) (Horama's `standardize` uses 1e-4).
+STANDARDIZE_EPS = 1e-4
+
+
+class Param(NamedTuple):
+  """An image parameterization.
+
+  Attributes:
+    init: ``init(key) -> params`` (a pytree of float32 arrays).
+    render: ``render(params) -> float32 [H, W, 3]`` in [0, 1] (one image; differentiable).
+  """
+
+  init: Callable[[jax.Array], Any]
+  render: Callable[[Any], jax.Array]
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+def image_size(size: Size) -> tuple[int, int]:
+  """``size`` (an int or an (h, w) pair) as a (h, w) pair of positive ints; raises InputSizeError otherwise."""
+  if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+    size = (int(size), int(size))
+  if (not isinstance(size, (tuple, list)) or len(size) != 2
+      or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)):
+    raise errors.InputSizeError(f"an image size must be an int or an (height, width) pair of ints, got {size!r}")
+  h, w = int(size[0]), int(size[1])
+  if h < 2 or w < 2:
+    raise errors.InputSizeError(f"an image needs at least 2x2 pixels, got {h}x{w}")
+  return h, w
+
+
+def recorrelate(v: jax.Array) -> jax.Array:
+  """Decorrelated colour [..., 3] -> RGB-space values [..., 3]: ``v @ COLOR_MATRIX.T`` (before the sigmoid)."""
+  return v @ jnp.asarray(COLOR_MATRIX.T)
+
+
+def decorrelate(rgb: jax.Array) -> jax.Array:
+  """The inverse of :func:`recorrelate`: ``rgb @ inv(COLOR_MATRIX).T`` (works on NumPy and JAX arrays)."""
+  inv_t = np.linalg.inv(COLOR_MATRIX.astype(np.float64)).T
+  if isinstance(rgb, np.ndarray):
+    return rgb @ inv_t.astype(np.promote_types(rgb.dtype, np.float32))
+  return rgb @ jnp.asarray(inv_t, jnp.float32)
+
+
+def rfft2_freqs(h: int, w: int) -> np.ndarray:
+  """Radial frequency (cycles per pixel) of each rfft2 bin: float64 [h, w//2+1], ``sqrt(fy^2 + fx^2)``."""
+  fy = np.fft.fftfreq(h)[:, None]
+  fx = np.fft.rfftfreq(w)[None, :]
+  return np.sqrt(fy * fy + fx * fx)
+
+
+def standardize(x: jax.Array, eps: float = STANDARDIZE_EPS) -> jax.Array:
+  """``(x - mean) / (std + eps)`` over all elements (MACO's standardisation of phase and image)."""
+  x = x - jnp.mean(x)
+  return x / (jnp.std(x) + eps)
+
+
+# ------------------------------------------------------------------------------------------------------ pixel
+
+def pixel(size: Size, *, decorrelate: bool = False, sd: float = LUCID_INIT_SD) -> Param:
+  """Free pixels through a sigmoid (Lucid's ``pixel_image`` + ``to_valid_rgb``).
+
+  Params: float32 [H, W, 3], init N(0, sd^2) (an almost uniform grey image). With ``decorrelate`` the parameters
+  live in decorrelated colour space and are recorrelated before the sigmoid (Lucid's default for ``image()``).
+  """
+  h, w = image_size(size)
+
+  def init(key: jax.Array) -> jax.Array:
+    return sd * jax.random.normal(key, (h, w, 3), jnp.float32)
+
+  def render(params: jax.Array) -> jax.Array:
+    x = recorrelate(params) if decorrelate else params
+    return jax.nn.sigmoid(x)
+
+  return Param(init, render)
+
+
+# -------------------------------------------------------------------------------------------------------- fft
+
+def fft_scale(h: int, w: int, decay_power: float = 1.0) -> np.ndarray:
+  """Lucid's per-frequency scale ``1 / max(f, 1/max(h, w))^decay_power``: float32 [h, w//2+1]."""
+  f = rfft2_freqs(h, w)
+  return (1.0 / np.maximum(f, 1.0 / max(h, w)) ** decay_power).astype(np.float32)
+
+
+def fft(size: Size, *, decorrelate: bool = True, sd: float = LUCID_INIT_SD, decay_power: float = 1.0) -> Param:
+  """Lucid's Fourier parameterization (``fft_image``) with colour decorrelation and a sigmoid (SPEC §3).
+
+  Params: float32 [2, 3, H, W//2+1] (real and imaginary parts of the spectrum), init N(0, sd^2). Render: scale each
+  frequency by :func:`fft_scale`, ``irfft2(norm="ortho") * FFT_OUTPUT_SCALE``, recorrelate colours, sigmoid.
+  """
+  h, w = image_size(size)
+  scale = fft_scale(h, w, decay_power)
+  wf = w // 2 + 1
+
+  def init(key: jax.Array) -> jax.Array:
+    return sd * jax.random.normal(key, (2, 3, h, wf), jnp.float32)
+
+  def render(params: jax.Array) -> jax.Array:
+    spectrum = jax.lax.complex(params[0], params[1]) * scale
+    x = jnp.fft.irfft2(spectrum, s=(h, w), axes=(-2, -1), norm="ortho") * FFT_OUTPUT_SCALE  # [3, h, w]
+    x = jnp.transpose(x, (1, 2, 0))
+    if decorrelate:
+      x = recorrelate(x)
+    return jax.nn.sigmoid(x)
+
+  return Param(init, render)
+
+
+# ------------------------------------------------------------------------------------------------------- maco
+
+def _hermitian_columns(w: int) -> list[int]:
+  """rfft2 columns whose bins must be Hermitian along the row axis for a real image: DC (and Nyquist, w even)."""
+  return [0] + ([w // 2] if w % 2 == 0 else [])
+
+
+def maco_magnitude(spectrum: Any, size: Size) -> np.ndarray:
+  """The MACO magnitude for a canvas of ``size``: float32 [3, H, W//2+1].
+
+  ``spectrum``: None (fcjax's shipped ImageNet estimate, :data:`fcjax.spectrum.DEFAULT_PATH`), a path to a ``.npy``
+  file, or an array [3, h, w//2+1]; resized to the canvas when its size differs (:func:`fcjax.spectrum.resize`). The
+  DC and Nyquist columns are symmetrised (``|X[-ky]| = |X[ky]|``, true of any real image), so that the rendered
+  image has exactly this magnitude.
+  """
+  from fcjax import spectrum as spectrum_lib  # spectrum imports this module
+
+  h, w = image_size(size)
+  if spectrum is None:
+    mag = spectrum_lib.load(spectrum_lib.DEFAULT_PATH)
+  elif isinstance(spectrum, (str, os.PathLike)):
+    mag = spectrum_lib.load(spectrum)
+  else:
+    mag = spectrum_lib.check(np.asarray(spectrum), "the spectrum array")
+  mag = spectrum_lib.resize(mag, (h, w)).astype(np.float64)
+  rev = (-np.arange(h)) % h
+  for col in _hermitian_columns(w):
+    mag[:, :, col] = 0.5 * (mag[:, :, col] + mag[:, rev, col])
+  return mag.astype(np.float32)
+
+
+def maco_signal(phase: jax.Array, magnitude: jax.Array, width: int) -> jax.Array:
+  """MACO's image before colour recorrelation: float32 [H, W, 3], mean 0, std ~1, decorrelated colour space.
+
+  Standardise the phase, form ``magnitude · e^{iφ}``, ``irfft2``, standardise the image. On the DC and Nyquist
+  columns the phase is made odd in the row frequency (``φ[-ky] = -φ[ky]``) so that the spectrum is that of a real
+  image and ``irfft2`` keeps its magnitude exactly: ``|rfft2(signal)| = magnitude / (std + eps)`` on every bin
+  except DC, which the standardisation zeroes (``std`` of the ``irfft2`` output, ``eps`` = STANDARDIZE_EPS).
+
+  Args:
+    phase: float32 [3, H, W//2+1].
+    magnitude: float32 [3, H, W//2+1] (from :func:`maco_magnitude`).
+    width: W (``W//2+1`` does not determine it).
+  """
+  h = phase.shape[1]
+  phase = standardize(phase)
+  rev = (-jnp.arange(h)) % h
+  for col in _hermitian_columns(width):
+    phase = phase.at[:, :, col].set(0.5 * (phase[:, :, col] - phase[:, rev, col]))
+  spectrum = jnp.asarray(magnitude) * jnp.exp(1j * phase.astype(jnp.complex64))
+  x = jnp.fft.irfft2(spectrum, s=(h, width), axes=(-2, -1), norm="ortho")
+  return jnp.transpose(standardize(x), (1, 2, 0))
+
+
+def maco(size: Size, *, spectrum: Any = None) -> Param:
+  """MACO: optimise only the Fourier phase; the magnitude is a fixed natural-image spectrum (SPEC §4).
+
+  Params: float32 [3, H, W//2+1] phase, init N(0, 1). Render: :func:`maco_signal` (standardised phase ->
+  ``magnitude · e^{iφ}`` -> ``irfft2`` -> standardised image), recorrelate colours, sigmoid to [0, 1].
+
+  Args:
+    size: the canvas (int or (h, w)); independent of the model's input size (the transforms crop and resize).
+    spectrum: None (the shipped estimate), a ``.npy`` path or an array [3, h, w//2+1]; see :func:`maco_magnitude`.
+  """
+  h, w = image_size(size)
+  magnitude = maco_magnitude(spectrum, (h, w))
+  wf = w // 2 + 1
+
+  def init(key: jax.Array) -> jax.Array:
+    return jax.random.normal(key, (3, h, wf), jnp.float32)
+
+  def render(phase: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(recorrelate(maco_signal(phase, magnitude, w)))
+
+  return Param(init, render)
+
+
+def transparency_update(acc: jax.Array, grad_image: jax.Array) -> jax.Array:
+  """MACO's transparency map: ``acc + |d loss / d image|`` (same shape, e.g. float32 [H, W, 3] of the canvas).
+
+  Start from ``jnp.zeros_like(image)`` and call once per step with the gradient of the loss with respect to the
+  rendered canvas (not the phase). Where the map is large the objective depended on the image.
+  """
+  return acc + jnp.abs(grad_image)
