@@ -4,8 +4,8 @@ Three measures of one pair of a :class:`fcjax.result.SweepResult`, all in the pa
 activation divided by its unconstrained maximum s_i, the space in which the sweep's angles live):
 
 * **Quadrants.** Per quadrant (I: both units positive, II: first negative / second positive, III: both negative, IV),
-  the mean over its angles of the mean-over-seeds C, relative to the best quadrant, and the fraction of its angles with a
-  positive mean C. A quadrant whose relative C is near 0 while the others are not is the paper's "impossibility"
+  the mean over its angles of the mean-over-seeds C, relative to the best quadrant, and the fraction of its angles
+  with a positive mean C. A quadrant whose relative C is near 0 while the others are not is the paper's "impossibility"
   signature (Figure 2a: the two units cannot be made co-active). Angles on an axis belong to no quadrant: their
   optimum is one unit alone, which says nothing about combining the two.
 * **Frontier exponent q.** The q of the L_q ball ``|x|^q + |y|^q = r^q`` that best fits the best-over-seeds scaled
@@ -44,6 +44,7 @@ REACH_HALFWIDTH = math.pi / 12
 # (a quarter-disc fitted with a diamond has about 9%, a line segment about 75%).
 POOR_FIT_REL_RMS = 0.15
 _MIN_FIT_POINTS = 3
+_DISTINCT_PSI = math.radians(0.5)  # two angles to the nearest axis closer than this count as one direction
 _TWO_PI = 2.0 * math.pi
 
 
@@ -51,7 +52,7 @@ _TWO_PI = 2.0 * math.pi
 def quadrant_index(thetas: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
   """int [A]: the quadrant (0..3 for I..IV) of each angle strictly inside one, -1 for angles on an axis.
 
-  thetas: float [A] radians, any range (taken modulo 2 pi); an angle within ``atol`` of a multiple of pi/2 is on an axis.
+  thetas: float [A] radians, any range (taken modulo 2 pi); within ``atol`` of a multiple of pi/2 is on an axis.
   """
   t = np.mod(np.asarray(thetas, np.float64), _TWO_PI)
   k = np.floor(t / (math.pi / 2)).astype(np.int64) % 4
@@ -142,6 +143,13 @@ def fit_frontier(points: np.ndarray, *, q_range: tuple[float, float] = Q_RANGE) 
   if n < _MIN_FIT_POINTS:
     return FrontierFit(math.nan, math.nan, math.nan, math.nan, n,
                        f"only {n} usable frontier point(s) (need {_MIN_FIT_POINTS} with C > 0): q undefined")
+  # lq_radius depends on phi only through the angle to the nearest axis, psi in [0, pi/4]: r and q are both
+  # determined only if the points show at least two distinct values of it.
+  psi = np.sort(np.minimum(np.mod(phi, math.pi / 2), math.pi / 2 - np.mod(phi, math.pi / 2)))
+  if 1 + int(np.sum(np.diff(psi) > _DISTINCT_PSI)) < 2:
+    return FrontierFit(math.nan, math.nan, math.nan, math.nan, n,
+                       f"the {n} frontier points lie at a single angle ({math.degrees(psi[0]):.0f} deg) to the axes: "
+                       "r and q cannot both be fitted")
   lo, hi = (math.log(v) for v in q_range)
   grid = np.linspace(lo, hi, 241)
   sse = np.array([_sse(math.exp(v), rho, phi)[0] for v in grid])
@@ -166,8 +174,7 @@ def fit_frontier(points: np.ndarray, *, q_range: tuple[float, float] = Q_RANGE) 
   if math.isfinite(rms / r if r > 0 else math.nan) and rms / r > POOR_FIT_REL_RMS:
     note = (note + "; " if note else "") + (f"poor fit (rms {100 * rms / r:.0f}% of r): the frontier is not an "
                                             "origin-centred L_q ball")
-  off_axis = np.minimum(np.mod(phi, math.pi / 2), math.pi / 2 - np.mod(phi, math.pi / 2))  # radians from nearest axis
-  if np.all(off_axis < 0.05):  # on an axis every q gives the same radius, so q only shows off the axes
+  if np.all(psi < 0.05):  # on an axis every q gives the same radius, so q only shows off the axes
     note = (note + "; " if note else "") + "all points lie near the axes: q is poorly determined"
   return FrontierFit(q, r, rms, rms / r if r > 0 else math.nan, n, note)
 
@@ -212,8 +219,8 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
     dict with keys ``pair`` (int), ``units`` ([i, j]), ``scales`` ([s_i, s_j]), ``angles``, ``seeds`` (ints);
     per quadrant X in I..IV: ``quadrant_mean_c_X``, ``quadrant_rel_X`` (mean C relative to the best quadrant),
     ``pos_frac_X``; ``pos_frac`` (all angles), ``collapsed`` (list of quadrant names with relative C below
-    ``COLLAPSE_RELATIVE``); ``q``, ``q_r``, ``q_rms``, ``q_rel_rms``, ``q_n`` (frontier fit of the best-over-seeds scaled
-    points with C > 0); ``reach_X`` (median ratio over the quadrant's angles), ``reach_median``, ``reach_min``,
+    ``COLLAPSE_RELATIVE``); ``q``, ``q_r``, ``q_rms``, ``q_rel_rms``, ``q_n`` (frontier fit of the best-over-seeds
+    scaled points with C > 0); ``reach_X`` (median ratio over the quadrant's angles), ``reach_median``, ``reach_min``,
     ``reach_max``, ``reach_empty_frac`` (angles whose sector holds no natural image), ``cloud_n``; and ``notes`` (list
     of sentences explaining every NaN). Floats are Python floats; NaN stays NaN (``json.dumps`` writes it as NaN).
   """
@@ -262,7 +269,8 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   if cloud_arr is None or cloud_arr.shape[0] == 0 or bad_scale:
     ratios = np.full(thetas.size, np.nan)
     if not bad_scale:
-      notes.append("reach: no natural-image cloud given" if cloud_arr is None else "reach: the natural-image cloud is empty")
+      notes.append("reach: no natural-image cloud given" if cloud_arr is None
+                   else "reach: the natural-image cloud is empty")
   else:
     ratios = reach_ratios(best, cloud_arr / scales, halfwidth=reach_halfwidth)
   qi = quadrant_index(thetas)
@@ -273,7 +281,8 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   out["reach_median"] = float(np.median(fin)) if fin.size else math.nan
   out["reach_min"] = float(fin.min()) if fin.size else math.nan
   out["reach_max"] = float(fin.max()) if fin.size else math.nan
-  out["reach_empty_frac"] = float(np.mean(~np.isfinite(ratios))) if (cloud_arr is not None and ratios.size) else math.nan
+  has_cloud = cloud_arr is not None and ratios.size > 0
+  out["reach_empty_frac"] = float(np.mean(~np.isfinite(ratios))) if has_cloud else math.nan
   if cloud_arr is not None and cloud_arr.shape[0] and not bad_scale and not fin.size:
     notes.append("reach: no optimised point has a natural image within its angular sector")
   out["notes"] = notes

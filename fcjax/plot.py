@@ -43,7 +43,9 @@ POINT_COLOR = "0.1"
 TIP_COLORS = ("#1f77b4", "#2ca02c")
 _NICE = (1.0, 2.0, 5.0)
 _MAX_THUMB = 0.35  # largest thumbnail side, in units of the points' extent (for sweeps with few angles)
-_CHORD = 1.15  # centre distance between neighbouring thumbnails, in thumbnail sides (1 would let corners touch)
+# Centre distance between neighbouring thumbnails, in thumbnail sides: >= sqrt(2) keeps two axis-aligned squares apart
+# whatever the direction between them.
+_CHORD = 1.45
 
 
 def artists(fig_or_ax: Figure | Axes, gid: str) -> list:
