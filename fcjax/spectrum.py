@@ -146,12 +146,18 @@ def fit_power_law(spec: np.ndarray, *, f_range: tuple[float, float] | None = Non
   return float(-slope), channel_ratios(spec)
 
 
-def log_correlation(a: np.ndarray, b: np.ndarray) -> float:
-  """Pearson correlation of the log magnitudes of two spectra (``b`` resized to ``a``'s size), DC excluded."""
+def log_correlation(a: np.ndarray, b: np.ndarray, *, f_max: float | None = None) -> float:
+  """Pearson correlation of the log magnitudes of two spectra (``b`` resized to ``a``'s size; even widths).
+
+  All three channels are pooled; DC is excluded, and with ``f_max`` every bin above that radial frequency (cycles
+  per pixel) too.
+  """
   a = check(a)
   _, h, wf = a.shape
   b = resize(b, (h, 2 * (wf - 1)))
+  f = param.rfft2_freqs(h, 2 * (wf - 1))
+  sel = (f > 0) & (f <= (np.inf if f_max is None else f_max))
   tiny = np.finfo(np.float32).tiny
-  la = np.log(np.maximum(a.astype(np.float64), tiny)).reshape(3, -1)[:, 1:].ravel()
-  lb = np.log(np.maximum(b.astype(np.float64), tiny)).reshape(3, -1)[:, 1:].ravel()
+  la = np.log(np.maximum(a.astype(np.float64), tiny))[:, sel].ravel()
+  lb = np.log(np.maximum(b.astype(np.float64), tiny))[:, sel].ravel()
   return float(np.corrcoef(la, lb)[0, 1])
