@@ -289,19 +289,20 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   return out
 
 
-def _f(v: float, fmt: str = ".2f") -> str:
-  return "n/a" if v is None or not math.isfinite(v) else format(v, fmt)
+def fmt(v: float | None, spec: str = ".2f") -> str:
+  """``format(v, spec)``, or 'n/a' for None / NaN / inf."""
+  return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
 
 
 def to_text(summary: dict) -> str:
   """One line of the measures in :func:`summarize`'s dict, e.g. for a CLI table or a plot annotation."""
-  rel = " ".join(f"{k} {_f(summary[f'quadrant_rel_{k}'])}" for k in QUADRANTS)
+  rel = " ".join(f"{k} {fmt(summary[f'quadrant_rel_{k}'])}" for k in QUADRANTS)
   col = f" (collapsed: {', '.join(summary['collapsed'])})" if summary["collapsed"] else ""
-  q = (f"frontier q {_f(summary['q'], '.3g')} (r {_f(summary['q_r'])}, rms {_f(100 * summary['q_rel_rms'], '.1f')}%)"
+  q = (f"frontier q {fmt(summary['q'], '.3g')} (r {fmt(summary['q_r'])}, rms {fmt(100 * summary['q_rel_rms'], '.1f')}%)"
        if math.isfinite(summary["q"]) else "frontier q n/a")
   if math.isfinite(summary["reach_median"]):
-    per = " ".join(f"{k} {_f(summary[f'reach_{k}'], '.2g')}" for k in QUADRANTS)
-    reach = f"reach x{_f(summary['reach_median'], '.2g')} median ({per})"
+    per = " ".join(f"{k} {fmt(summary[f'reach_{k}'], '.2g')}" for k in QUADRANTS)
+    reach = f"reach x{fmt(summary['reach_median'], '.2g')} median ({per})"
   else:
     reach = "reach n/a"
-  return f"rel. C {rel}{col}; C>0 at {_f(100 * summary['pos_frac'], '.0f')}% of angles; {q}; {reach}"
+  return f"rel. C {rel}{col}; C>0 at {fmt(100 * summary['pos_frac'], '.0f')}% of angles; {q}; {reach}"

@@ -53,15 +53,6 @@ def artists(fig_or_ax: Figure | Axes, gid: str) -> list:
   return [a for a in fig_or_ax.findobj(lambda a: a.get_gid() == gid)]
 
 
-def _nice_ceil(x: float) -> float:
-  """The smallest of 1, 2, 5 x 10^k that is >= x (a readable loop scale factor)."""
-  e = math.floor(math.log10(x))
-  for m in _NICE + (10.0,):
-    if m * 10.0 ** e >= x * (1 - 1e-9):
-      return m * 10.0 ** e
-  return 10.0 ** (e + 1)
-
-
 def loop_scale_for(c_mean: np.ndarray, points: np.ndarray) -> float:
   """The default factor from mean C to loop radius: 1, unless the loop would be under a quarter of the points'
   extent (a sweep whose optimiser mostly missed), then the nice number that brings its largest radius up to that extent.
@@ -115,7 +106,7 @@ def annotations(result, pair: int = 0, cloud: np.ndarray | None = None, *, loop_
     c = np.asarray(result.c[pair], np.float64)
     y = np.asarray(result.y_best[pair], np.float64) / np.asarray(result.scales[pair], np.float64)
     loop_scale = loop_scale_for(c.mean(-1), y)
-  f = measures._f
+  f = measures.fmt
   quad = "  ".join(f"{k} {f(s[f'quadrant_rel_{k}'])}" for k in measures.QUADRANTS)
   col = f" (collapsed {', '.join(s['collapsed'])})" if s["collapsed"] else ""
   lines = [f"red loop: radius = {loop_scale:g} x mean C over {s['seeds']} seeds (negative -> 0)",
@@ -179,7 +170,8 @@ def combination_plot(result, pair: int = 0, *, cloud: np.ndarray | None = None, 
   obst_pts = np.concatenate([ys.reshape(-1, 2), best], 0)
   obst_pts = obst_pts[np.all(np.isfinite(obst_pts), 1)]
   obst_rho, obst_phi = np.hypot(obst_pts[:, 0], obst_pts[:, 1]), np.arctan2(obst_pts[:, 1], obst_pts[:, 0])
-  r_obs = max(1.0, float(obst_rho.max(initial=0.0)), float(np.nanmax(r_hi, initial=0.0)))
+  r_band = np.nan_to_num(r_hi, nan=0.0)  # a diverged angle (NaN C) leaves a gap in the loop, not in the layout
+  r_obs = max(1.0, float(obst_rho.max(initial=0.0)), float(r_band.max(initial=0.0)))
   t = r_obs * min(_MAX_THUMB, 2 * math.pi * 1.1 / (_CHORD * max(n_thumb, 1)))
   gap = 0.03 * r_obs
   d = t / math.sqrt(2.0)  # half-diagonal: clears the box in any direction
@@ -193,7 +185,7 @@ def combination_plot(result, pair: int = 0, *, cloud: np.ndarray | None = None, 
       w = math.atan2(d, max(max(r0 + gap + d, r_min) - d, 1e-9))
       near_p = np.abs(np.angle(np.exp(1j * (obst_phi - th)))) <= w
       near_l = np.abs(np.angle(np.exp(1j * (thetas - th)))) <= w + math.pi / max(a_n, 1)
-      r0 = max(r0, float(obst_rho[near_p].max(initial=0.0)), float(r_hi[near_l].max(initial=0.0)))
+      r0 = max(r0, float(obst_rho[near_p].max(initial=0.0)), float(r_band[near_l].max(initial=0.0)))
     centres[n] = max(r0 + gap + d, r_min) * np.array([math.cos(th), math.sin(th)])
   ring = float(np.max(np.hypot(centres[:, 0], centres[:, 1]))) + d if (thumbnails and n_thumb) else r_obs
   t_tip = 1.3 * t

@@ -7,6 +7,7 @@ numpy independently of fcjax.objectives; the other seeds reach 0.9 and 0.8 of it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -210,7 +211,6 @@ def test_reach_on_synthetic_cloud():
 # --- degenerate inputs and the dict itself ---------------------------------------------------------------------------
 def test_degenerate_inputs_give_nan_and_notes():
   r = ideal_result("disc", n_angles=12)
-  import dataclasses
   neg = dataclasses.replace(r, c=-np.abs(r.c) - 0.1)
   d = measures.summarize(neg, cloud=np.zeros((0, 2)))
   assert all(math.isnan(d[f"quadrant_rel_{k}"]) for k in measures.QUADRANTS)

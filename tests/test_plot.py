@@ -127,6 +127,11 @@ def test_odd_angle_count_loop_scale_and_no_thumbnails():
   xy = loop.get_xydata()[:-1]
   np.testing.assert_allclose(np.hypot(xy[:, 0], xy[:, 1]), k * np.maximum(small.c_mean[0], 0), rtol=1e-9)
   assert f"radius = {k:g} x C" in loop.get_label()
+  c, y = r.c.copy(), r.y.copy()
+  c[0, 3, 1], y[0, 2, 0] = np.nan, np.nan                 # a diverged seed: no crash, the loop keeps A + 1 vertices
+  nan_fig = plot.combination_plot(dataclasses.replace(r, c=c, y=y))
+  assert len(plot.artists(nan_fig, "fc-thumb")) == 4
+  assert plot.artists(nan_fig, "fc-loop")[0].get_xydata().shape == (8, 2)
   bare = plot.combination_plot(r, thumbnails=False, legend=False, measures_text=False)
   assert not plot.artists(bare, "fc-thumb") and not plot.artists(bare, "fc-tip")
   assert len(plot.artists(bare, "fc-loop")) == 1
