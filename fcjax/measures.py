@@ -294,7 +294,7 @@ def fmt(v: float | None, spec: str = ".2f") -> str:
   return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
 
 
-def to_text(summary: dict) -> str:
+def format_summary(summary: dict) -> str:
   """One line of the measures in :func:`summarize`'s dict, e.g. for a CLI table or a plot annotation."""
   rel = " ".join(f"{k} {fmt(summary[f'quadrant_rel_{k}'])}" for k in QUADRANTS)
   col = f" (collapsed: {', '.join(summary['collapsed'])})" if summary["collapsed"] else ""

@@ -140,7 +140,7 @@ def test_quadrants_on_known_shapes(summaries):
     assert d["collapsed"] == ["I", "III"]
     assert d["quadrant_rel_II"] == pytest.approx(1.0, abs=1e-3) and d["quadrant_rel_IV"] == pytest.approx(1.0, abs=1e-3)
     assert d["quadrant_rel_I"] < 0.15 and d["quadrant_rel_III"] < 0.15
-    assert "collapsed: I, III" in measures.to_text(d)
+    assert "collapsed: I, III" in measures.format_summary(d)
 
 
 def test_quadrant_stats_against_hand_computation():
@@ -217,7 +217,7 @@ def test_degenerate_inputs_give_nan_and_notes():
   assert math.isnan(d["q"]) and math.isnan(d["reach_median"]) and d["pos_frac"] == 0.0
   text = " ".join(d["notes"])
   assert "no quadrant has a positive mean C" in text and "frontier" in text and "cloud is empty" in text
-  assert "n/a" in measures.to_text(d)
+  assert "n/a" in measures.format_summary(d)
   few = measures.summarize(ideal_result("disc", n_angles=4))  # all on axes: no quadrant has an angle inside
   assert math.isnan(few["quadrant_rel_I"]) and any("strictly inside" in n for n in few["notes"])
   dead = measures.summarize(dataclasses.replace(r, scales=np.array([[2.5, 0.0]])))
