@@ -157,7 +157,7 @@ def toy_result(toy, n_angles: int = 60, seed_factors=(1.0, 0.9, 0.8)) -> SweepRe
   """An ideal sweep of a ``toy_features`` toy: its exact per-angle maximiser, other seeds at 0.9 and 0.8 of it."""
   import toy_features
   th = np.arange(n_angles) * 2 * np.pi / n_angles
-  _, best = toy_features.best_on_set(toy, th)                            # [A, 2] scaled
+  _, best = toy_features.best_on_set(toy, th, n=20_000)                  # [A, 2] scaled
   ys = best[:, None, :] * np.asarray(seed_factors)[None, :, None]
   c = toy_features.cosdot_np(ys, th[:, None])
   n_seeds = len(seed_factors)
