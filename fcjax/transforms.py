@@ -25,6 +25,8 @@ import jax.numpy as jnp
 
 from fcjax import errors
 from fcjax.param import Size, image_size
+from fcjax.param import normal as _normal
+from fcjax.param import uniform as _uniform
 
 Transform = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -174,12 +176,13 @@ def noise(std: float, *, uniform: float = 0.0) -> Transform:
   """Add Gaussian noise of standard deviation ``std`` and uniform noise on ``[-uniform/2, uniform/2]``."""
   if std < 0 or uniform < 0:
     raise errors.FcjaxError(f"noise levels must be >= 0, got std={std}, uniform={uniform}")
+  width = float(uniform)
 
   def transform(key: jax.Array, image: jax.Array) -> jax.Array:
     k1, k2 = jax.random.split(key)
-    out = image + std * jax.random.normal(k1, image.shape, image.dtype)
-    if uniform:
-      out = out + uniform * (jax.random.uniform(k2, image.shape, image.dtype) - 0.5)
+    out = image + std * _normal(k1, image.shape, image.dtype)
+    if width:
+      out = out + width * (_uniform(k2, image.shape, image.dtype) - 0.5)
     return out
 
   return transform
