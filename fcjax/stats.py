@@ -177,7 +177,8 @@ def sample_update(s: Sample, index: np.ndarray, vectors: Mapping[str, np.ndarray
 
 # --- pair selection ------------------------------------------------------------------------------------------------
 
-def select_pairs(corr: np.ndarray, k: int = 5, dead: np.ndarray | None = None) -> dict[str, list[tuple[int, int, float]]]:
+def select_pairs(corr: np.ndarray, k: int = 5,
+                 dead: np.ndarray | None = None) -> dict[str, list[tuple[int, int, float]]]:
   """The ``k`` pairs ``(i, j, r)`` (i < j) with the highest, the lowest and the closest-to-zero correlation.
 
   Dead units (``dead``, or NaN correlations) are left out. Ties are broken by ``(i, j)`` order.
@@ -250,9 +251,10 @@ class LayerStats:
 class StatsResult:
   """What :func:`compute` produced: provenance in ``meta`` and one :class:`LayerStats` per layer.
 
-  ``meta`` keys: format, version, model, weights_digest, readout, input_size, dataset, dataset_size, count,
-  requested_images, skipped, layers, n_samples, seed, k, dtype, notes (list of strings, e.g. 'asked for 5000 images,
-  the dataset has 1000: used all'), fcjax_version, wall_s, images_per_s.
+  ``meta`` keys: format, version, model, weights (label), weights_digest, readout, input_size, dataset, dataset_size,
+  count, requested_images, skipped, layers, n_samples, seed, k, dtype, notes (list of strings, e.g. 'asked for 5000
+  images, the dataset has 1000: used all'), fcjax_version, wall_s and images_per_s (of this call; a resumed call
+  counts only the images it processed).
   """
 
   meta: dict
@@ -475,8 +477,9 @@ def _canon_json(x: Any) -> str:
 
 def compute(model, params, source, layers: str | Sequence[str], *, readout: Any = "neuron",
             input_size: int | None = None, batch_size: int = 32, n_samples: int = 1000, k: int = 5,
-            state_path: str | os.PathLike | None = None, progress: bool = False, n_images: int | None = None,
-            seed: int = 0, checkpoint_every: int = 10_000, devices: Any = None, dtype: Any = None) -> StatsResult:
+            state_path: str | os.PathLike | None = None, progress: bool = False, max_images: int | None = None,
+            seed: int = 0, checkpoint_every: int = 10_000, devices: Any = None, dtype: Any = None,
+            weights_label: str | None = None) -> StatsResult:
   """Unit statistics of ``layers`` of ``model`` over the images of ``source`` (see the module docstring).
 
   Args:
@@ -494,12 +497,13 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
     state_path: resume file (``.npz``); created, updated every ``checkpoint_every`` images and on interruption, and
       read to continue an interrupted run with the same configuration.
     progress: show a progress bar with images/s on stderr.
-    n_images: use the first ``n_images`` readable images of the stream (None: all). More than the dataset has: all
+    max_images: use the first ``max_images`` readable images of the stream (None: all). More than the dataset has: all
       are used, with a warning and a note in ``meta['notes']``.
     seed: seed of the sample's hash.
     checkpoint_every: images between state saves.
     devices: None (all local devices, as many as divide ``batch_size``), a count, or a list of devices.
     dtype: compute dtype of the model (default float32; statistics are float64 regardless).
+    weights_label: what the weights are, for people (a file name, 'random (seed 0)'); stored as ``meta['weights']``.
 
   Returns:
     A :class:`StatsResult`.
@@ -525,8 +529,8 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
     raise errors.FcjaxError(f"batch_size must be >= 1, got {batch_size}")
   if int(n_samples) < 0 or int(k) < 0:
     raise errors.FcjaxError(f"n_samples and k must be >= 0, got {n_samples} and {k}")
-  if n_images is not None and int(n_images) < 1:
-    raise errors.FcjaxError(f"n_images must be >= 1 or None, got {n_images}")
+  if max_images is not None and int(max_images) < 1:
+    raise errors.FcjaxError(f"max_images must be >= 1 or None, got {max_images}")
   if isinstance(readout, str):
     if readout not in ("neuron", "channel"):
       raise errors.FcjaxError(f"unknown readout {readout!r}; use 'neuron' (centre position), 'channel' (spatial "
@@ -545,11 +549,11 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
     raise errors.DatasetError(f"dataset {source.name} has no images")
   notes = []
   target = available
-  if n_images is not None:
-    if int(n_images) > available:
-      notes.append(f"asked for {int(n_images)} images, the dataset {source.name} has {available}: used all")
+  if max_images is not None:
+    if int(max_images) > available:
+      notes.append(f"asked for {int(max_images)} images, the dataset {source.name} has {available}: used all")
       warnings.warn(notes[-1], stacklevel=2)
-    target = min(int(n_images), available)
+    target = min(int(max_images), available)
 
   # shapes of each layer (abstract evaluation: no compilation) for the channel counts and the readout position
   shapes = jax.eval_shape(lambda p, x: model.apply(p, x, layers=canon, dtype=dtype), params,
@@ -566,7 +570,7 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
 
   config = {"format": STATE_FORMAT, "model": model.name, "weights_digest": weights_digest(params), "layers": canon,
             "readout": _readout_name(readout), "input_size": size, "dataset": source.name, "dataset_size": available,
-            "n_images": target, "n_samples": n_samples, "seed": int(seed), "dtype": jnp.dtype(dtype).name}
+            "max_images": target, "n_samples": n_samples, "seed": int(seed), "dtype": jnp.dtype(dtype).name}
   path = None if state_path is None else pathlib.Path(state_path)
   if path is not None and path.exists():
     state = _State.load(path, config)
@@ -578,8 +582,8 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
   forward = _forward(model, canon, readout, dtype)
   put_params, put_images, _ = _placement(devices, batch_size)
   dev_params = put_params(params)
-  skipped0 = source.skipped
-  last_saved = state.count
+  skipped0 = getattr(source, "skipped", 0)
+  last_saved = count0 = state.count
 
   def absorb(vectors: dict, index: np.ndarray) -> None:
     nonlocal last_saved
@@ -627,8 +631,8 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
       log.info("interrupted: state saved to %s at image %d", path, state.count)
     raise
   if state.count == 0:
-    raise errors.DatasetError(f"none of the images of {source.name} could be read ({source.skipped - skipped0} "
-                              "skipped)")
+    raise errors.DatasetError(f"none of the images of {source.name} could be read "
+                              f"({getattr(source, 'skipped', 0) - skipped0} skipped)")
   if path is not None and state.count > last_saved:
     state.save(path)
 
@@ -644,9 +648,10 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
     notes.append(f"{state.skipped} unreadable images were skipped")
   meta = {"format": FORMAT, "version": VERSION, "model": model.name, "weights_digest": config["weights_digest"],
           "readout": config["readout"], "input_size": size, "dataset": source.name, "dataset_size": available,
-          "count": state.count, "requested_images": n_images, "skipped": state.skipped, "layers": list(canon),
+          "count": state.count, "requested_images": max_images, "skipped": state.skipped, "layers": list(canon),
           "n_samples": n_samples, "seed": int(seed), "k": k, "dtype": config["dtype"], "notes": notes,
-          "fcjax_version": __version__, "wall_s": round(wall, 3)}
+          "weights": weights_label, "fcjax_version": __version__, "wall_s": round(wall, 3),
+          "images_per_s": round((state.count - count0) / wall, 2) if wall > 0 else None}
   return StatsResult(meta=meta, layers=out_layers)
 
 

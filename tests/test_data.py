@@ -169,6 +169,9 @@ def test_procedural_constructor_survives_submodule_import():
   batch = next(iter(src.batches(5, 16)))
   assert batch["images"].shape == (5, 16, 16, 3) and batch["index"].tolist() == [0, 1, 2, 3, 4]
   assert len(fcjax.data.from_spec("procedural:7")) == 7
+  again = fcjax.data.from_spec(src.name)  # a procedural source's name reads back
+  assert (again.name, len(again)) == (src.name, 5)
+  np.testing.assert_array_equal(next(iter(again.batches(5, 16)))["images"], batch["images"])
 
 
 def test_progress_bar_counts_images(small_root, capsys):
@@ -264,7 +267,8 @@ _ARRAY_RECORD_SCRIPT = textwrap.dedent("""
     src = fcjax.data.tfds("fcjax_test_photos", "train", data_dir=data_dir)  # backend 'auto'
     batches = list(src.batches(5, 32))
     out = {"backend": src.backend, "len": len(src), "tf_imported": "tensorflow" in sys.modules,
-           "index": [int(i) for b in batches for i in b["index"]], "labels": [int(l) for b in batches for l in b["labels"]]}
+           "index": [int(i) for b in batches for i in b["index"]],
+           "labels": [int(l) for b in batches for l in b["labels"]]}
     import numpy as np
     np.save(data_dir + "/images.npy", np.concatenate([b["images"] for b in batches]))
     print("RESULT" + json.dumps(out))

@@ -283,12 +283,12 @@ def test_toy_model_two_layers_dead_unit_save_load(toy, few_photos, tmp_path):
 def test_more_images_than_the_dataset_uses_all_and_says_so(toy, few_photos):
   model, params = toy
   with pytest.warns(UserWarning, match="used all"):
-    res = stats.compute(model, params, few_photos, "conv1", n_images=50, batch_size=8, n_samples=100)
+    res = stats.compute(model, params, few_photos, "conv1", max_images=50, batch_size=8, n_samples=100)
   assert res.meta["count"] == 12 and len(res.layers["conv1"].samples) == 12
   assert any("used all" in n for n in res.meta["notes"])
   assert any("n_samples" in n for n in res.meta["notes"])
-  # a smaller n_images stops exactly there, whatever the batch size
-  part = stats.compute(model, params, few_photos, "conv1", n_images=7, batch_size=4)
+  # a smaller max_images stops exactly there, whatever the batch size
+  part = stats.compute(model, params, few_photos, "conv1", max_images=7, batch_size=4)
   assert part.meta["count"] == 7 and part.layers["conv1"].sample_index.tolist() == list(range(7))
 
 

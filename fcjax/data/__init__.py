@@ -96,7 +96,8 @@ def from_spec(spec: str, *, split: str | None = None, data_dir: str | os.PathLik
   * ``tfds:NAME[/SPLIT]``: a TFDS dataset; NAME may carry a config (``imagenette/320px-v2/validation``); the last
     component counts as the split when it looks like one (train, test, validation, ..., or has ``[`` / ``+``).
   * ``tfds-folder:PATH``: an image folder read through TFDS (tf.data).
-  * ``procedural[:N]``: N (default 1000) procedural images, seed 0.
+  * ``procedural[:N[:seedS]]``: N (default 1000) procedural images of stream S (default 0); a procedural source's
+    ``name`` reads back.
   """
   kind, _, rest = str(spec).partition(":")
   kind = kind.strip().lower()
@@ -113,11 +114,13 @@ def from_spec(spec: str, *, split: str | None = None, data_dir: str | os.PathLik
       name, sp = head, tail
     return tfds(name, sp or "train", data_dir, backend, **kwargs)
   if kind == "procedural":
+    n, _, seed = rest.partition(":")
     try:
-      n = int(rest) if rest else 1000
+      n = int(n) if n else 1000
+      seed = int(seed[4:] if seed.startswith("seed") else seed) if seed else 0
     except ValueError:
-      raise errors.DatasetError(f"bad dataset spec {spec!r}: procedural:N needs an integer N") from None
-    return procedural(n)
+      raise errors.DatasetError(f"bad dataset spec {spec!r}: use procedural[:N[:seedS]] with integers N, S") from None
+    return procedural(n, seed)
   raise errors.DatasetError(f"bad dataset spec {spec!r}; use folder:PATH, tfds:NAME[/SPLIT], tfds-folder:PATH or "
                             "procedural[:N]")
 

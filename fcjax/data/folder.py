@@ -31,7 +31,8 @@ class FolderSource:
                prefetch: int = pipeline.DEFAULT_PREFETCH, draft: bool = True):
     root = pathlib.Path(root).expanduser()
     if not root.is_dir():
-      raise errors.DatasetError(f"image folder {root} does not exist (expected the layout root/<split>/<label>/<image>)")
+      raise errors.DatasetError(
+          f"image folder {root} does not exist (expected the layout root/<split>/<label>/<image>)")
     split_dir = root / split
     if not split_dir.is_dir():
       found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
