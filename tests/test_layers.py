@@ -95,11 +95,21 @@ def test_avg_pool_valid_matches_tf():
   assert rel_err(got, ref) < RTOL
 
 
-def test_max_pool_gradient_is_finite_at_borders():
-  x = -jnp.ones((1, 5, 5, 2))  # the -inf padding must not leak into the gradient
-  g = jax.grad(lambda v: L.max_pool_same(v, 3, 2).sum())(x)
-  assert np.all(np.isfinite(np.asarray(g)))
-  assert float(g.sum()) == pytest.approx(9 * 2)  # one unit of gradient per output position
+def test_pools_and_lrn_differentiate_under_jit():
+  x = -jnp.ones((1, 7, 7, 12))  # the -inf padding must not leak into the gradient
+
+  @jax.jit
+  def grads(v):
+    g_max = jax.grad(lambda u: L.max_pool_same(u, 3, 2).sum())(v)
+    g_avg = jax.grad(lambda u: L.avg_pool_valid(u, 7).sum())(v)
+    g_lrn = jax.grad(lambda u: L.local_response_norm(u).sum())(v)
+    return g_max, g_avg, g_lrn
+
+  g_max, g_avg, g_lrn = grads(x)
+  assert np.all(np.isfinite(np.asarray(g_max)))
+  assert float(g_max.sum()) == pytest.approx(4 * 4 * 12)  # one unit of gradient per output position
+  np.testing.assert_allclose(g_avg, 1 / 49, rtol=1e-6)
+  assert np.all(np.isfinite(np.asarray(g_lrn))) and float(jnp.abs(g_lrn).min()) > 0
 
 
 def test_feature_size_is_nested_ceil():

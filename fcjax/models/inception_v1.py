@@ -336,11 +336,11 @@ def check_images(images, layers: str | Iterable[str]) -> None:
   h, w = shape[1], shape[2]
   for name in _as_names(layers):
     layer = MODEL.layer(name)
-    for side in sorted({h, w}):
-      if side < layer.min_size:
+    for side in (h, w):
+      if layer.max_size is None and side < layer.min_size:
         raise errors.InputSizeError(
             f"{layer.name} needs inputs of at least {layer.min_size} px per side (its stride); got {h}x{w}")
-      if layer.max_size is not None and side > layer.max_size:
+      if layer.max_size is not None and not layer.min_size <= side <= layer.max_size:
         raise errors.InputSizeError(
             f"{layer.name} exists only for inputs of {layer.min_size}..{layer.max_size} px per side (where mixed5b "
             f"is 7x7, as the head's 7x7 average pool needs); got {h}x{w}. Resize to 224 px, or use a trunk tensor "

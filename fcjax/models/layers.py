@@ -68,8 +68,8 @@ def max_pool_same(x: jax.Array, k: int = 3, stride: int = 1) -> jax.Array:
     ``[N, ceil(H / stride), ceil(W / stride), C]`` in ``x.dtype``.
   """
   pad = ((0, 0), same_padding(x.shape[1], k, stride), same_padding(x.shape[2], k, stride), (0, 0))
-  return jax.lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, (1, k, k, 1), (1, stride, stride, 1),
-                               pad)
+  # A concrete numpy init value lets lax pick its differentiable max-pool primitive (a traced one would not).
+  return jax.lax.reduce_window(x, np.array(-np.inf, x.dtype), jax.lax.max, (1, k, k, 1), (1, stride, stride, 1), pad)
 
 
 def avg_pool_valid(x: jax.Array, k: int) -> jax.Array:
@@ -81,7 +81,7 @@ def avg_pool_valid(x: jax.Array, k: int) -> jax.Array:
   Returns:
     ``[N, H - k + 1, W - k + 1, C]``.
   """
-  s = jax.lax.reduce_window(x, jnp.array(0, x.dtype), jax.lax.add, (1, k, k, 1), (1, 1, 1, 1), "VALID")
+  s = jax.lax.reduce_window(x, np.array(0, x.dtype), jax.lax.add, (1, k, k, 1), (1, 1, 1, 1), "VALID")
   return s / jnp.asarray(k * k, x.dtype)
 
 
@@ -102,7 +102,7 @@ def local_response_norm(x: jax.Array, depth_radius: int = LRN_DEPTH_RADIUS, bias
   xf = x.astype(jnp.float32)
   pad = [(0, 0)] * (x.ndim - 1) + [(depth_radius, depth_radius)]
   window = (1,) * (x.ndim - 1) + (2 * depth_radius + 1,)
-  sq_sum = jax.lax.reduce_window(xf * xf, 0.0, jax.lax.add, window, (1,) * x.ndim, pad)
+  sq_sum = jax.lax.reduce_window(xf * xf, np.float32(0), jax.lax.add, window, (1,) * x.ndim, pad)
   denom = bias + alpha * sq_sum
   if beta == 0.5:  # the inception5h value: rsqrt is exact enough and cheaper than pow
     out = xf * jax.lax.rsqrt(denom)
