@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import warnings
 from typing import Mapping
 
 import numpy as np
@@ -62,7 +63,9 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
   if not path.is_file():
     raise errors.WeightsError(f"weights file {path} does not exist")
   try:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():  # torch warns about odd pickles; any failure is reported below instead
+      warnings.simplefilter("ignore")
+      obj = torch.load(path, map_location="cpu", weights_only=True)
   except Exception as e:  # noqa: BLE001 - every failure of an untrusted file becomes one clear message
     raise errors.WeightsError(
         f"{path} is not a readable PyTorch state_dict ({_describe(e)}). It is corrupt, not a weights file, or holds "
