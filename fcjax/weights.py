@@ -83,7 +83,10 @@ def download(url: str | None = LUCENT_URL, cache_dir: str | os.PathLike | None =
     if sha256 is not None and digest != sha256.lower():
       raise errors.WeightsError(f"{url} has sha256 {digest}, expected {sha256}: refusing the file")
     # convert() checks all 116 keys and shapes before writing anything, then renames the checkpoint into place.
-    path = weights_conversion.convert(tmp, target, overwrite=True, source=url, sha256=digest)
+    try:
+      path = weights_conversion.convert(tmp, target, overwrite=True, source=url, sha256=digest)
+    except errors.WeightsError as e:
+      raise errors.WeightsError(str(e).replace(str(tmp), url)) from None  # name the file by its URL
     os.replace(tmp, cache / PTH_NAME)
     return path
   finally:
