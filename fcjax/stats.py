@@ -605,20 +605,23 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
       stream = progress_bar(source.batches(batch_size, size, start=state.position), total=target,
                             initial=state.count, desc="stats", enabled=progress)
       queued = state.count
-      for batch in stream:
-        index = np.asarray(batch["index"], np.int64)
-        take = min(len(index), target - queued)
-        images = np.asarray(batch["images"], np.float32)[:take]
-        index = index[:take]
-        if take < batch_size:  # pad the partial batch: one compiled shape
-          images = np.concatenate([images, np.zeros((batch_size - take,) + images.shape[1:], np.float32)])
-        out = forward(dev_params, put_images(images))  # dispatched asynchronously
-        if pending is not None:
-          absorb(*_fetch(*pending))
-        pending = (out, index)
-        queued += take
-        if queued >= target:
-          break
+      try:
+        for batch in stream:
+          index = np.asarray(batch["index"], np.int64)
+          take = min(len(index), target - queued)
+          images = np.asarray(batch["images"], np.float32)[:take]
+          index = index[:take]
+          if take < batch_size:  # pad the partial batch: one compiled shape
+            images = np.concatenate([images, np.zeros((batch_size - take,) + images.shape[1:], np.float32)])
+          out = forward(dev_params, put_images(images))  # dispatched asynchronously
+          if pending is not None:
+            absorb(*_fetch(*pending))
+          pending = (out, index)
+          queued += take
+          if queued >= target:
+            break
+      finally:
+        stream.close()  # stop the decode threads now (not when garbage collected)
       if pending is not None:
         absorb(*_fetch(*pending))
         pending = None

@@ -144,8 +144,10 @@ def _check_against(ls, ref, index):
 
 # --- real photos, InceptionV1 -------------------------------------------------------------------------------------
 
-def test_neuron_readout_matches_two_pass_numpy(inception, photos, reference):
+def test_both_readouts_match_two_pass_numpy_also_after_interrupt_and_resume(inception, photos, reference, tmp_path):
+  """One test (not two) so that pytest-xdist computes the 1000-photo reference once."""
   model, params = inception
+  # neuron readout, one uninterrupted pass, batch 64 (split over the 4 simulated devices)
   res = stats.compute(model, params, photos, [LAYER], readout="neuron", input_size=SIZE, batch_size=64,
                       n_samples=1000, k=5)
   ls = res.layers[LAYER]
@@ -154,9 +156,7 @@ def test_neuron_readout_matches_two_pass_numpy(inception, photos, reference):
   assert res.meta["count"] == 1000 and res.meta["readout"] == "neuron" and res.meta["input_size"] == SIZE
   assert res.meta["weights_digest"] == stats.weights_digest(params)
 
-
-def test_channel_readout_after_interrupt_and_resume_with_other_batch_size(inception, photos, reference, tmp_path):
-  model, params = inception
+  # channel readout: interrupted (Ctrl-C) at batch size 50 (2 devices), resumed at batch size 64 (4 devices)
   state = tmp_path / "state.npz"
   kw = dict(readout="channel", input_size=SIZE, n_samples=100, k=5, state_path=state, checkpoint_every=100)
   with pytest.raises(KeyboardInterrupt):
@@ -175,16 +175,13 @@ def test_channel_readout_after_interrupt_and_resume_with_other_batch_size(incept
   np.testing.assert_array_equal(again.layers[LAYER].corr, ls.corr)
 
 
-def test_unknown_layer_is_refused_before_compiling(inception, photos):
-  model, params = inception
+def test_unknown_layer_and_small_input_are_refused_before_anything_runs(photos):
+  from fcjax.models import inception_v1
+  model = inception_v1.MODEL  # params None: the checks come before the weights are even looked at
   with pytest.raises(errors.UnknownLayerError, match="conv2d2_pre_relu"):
-    stats.compute(model, params, photos, ["conv2d2_prerelu"], input_size=SIZE)
-
-
-def test_too_small_input_is_refused(inception, photos):
-  model, params = inception
+    stats.compute(model, None, photos, ["conv2d2_prerelu"], input_size=SIZE)
   with pytest.raises(errors.InputSizeError):
-    stats.compute(model, params, photos, ["mixed5b"], input_size=16)
+    stats.compute(model, None, photos, ["mixed5b"], input_size=16)
 
 
 # --- synthetic and toy --------------------------------------------------------------------------------------------

@@ -130,19 +130,25 @@ def progress(batches: Iterable[dict], total: int | None = None, *, desc: str = "
   ``total`` and ``initial`` are image counts (``initial``: already done, e.g. on resume). The bar goes to stderr.
   """
   if not enabled:
-    yield from batches
+    yield from batches  # closing this generator closes the inner one too
     return
   from tqdm.auto import tqdm  # only when asked for
 
-  with tqdm(total=total, initial=initial, desc=desc, unit="img", unit_scale=False, dynamic_ncols=True,
-            smoothing=0.1) as bar:
-    t0 = time.perf_counter()
-    done = 0
-    for batch in batches:
-      n = len(batch["index"])
-      done += n
-      bar.update(n)
-      yield batch
-    elapsed = time.perf_counter() - t0
-    if elapsed > 0:
-      bar.set_postfix_str(f"{done / elapsed:.1f} img/s overall")
+  batches = iter(batches)
+  try:
+    with tqdm(total=total, initial=initial, desc=desc, unit="img", unit_scale=False, dynamic_ncols=True,
+              smoothing=0.1) as bar:
+      t0 = time.perf_counter()
+      done = 0
+      for batch in batches:
+        n = len(batch["index"])
+        done += n
+        bar.update(n)
+        yield batch
+      elapsed = time.perf_counter() - t0
+      if elapsed > 0:
+        bar.set_postfix_str(f"{done / elapsed:.1f} img/s overall")
+  finally:
+    close = getattr(batches, "close", None)
+    if close is not None:  # stop the decode threads now, not when the generator is garbage collected
+      close()
