@@ -174,9 +174,10 @@ def fft(size: Size, *, decorrelate: bool = True, sd: float = LUCID_INIT_SD, deca
 
 # ------------------------------------------------------------------------------------------------------- maco
 
-def _hermitian_columns(w: int) -> list[int]:
-  """rfft2 columns whose bins must be Hermitian along the row axis for a real image: DC (and Nyquist, w even)."""
-  return [0] + ([w // 2] if w % 2 == 0 else [])
+def _self_conjugate(n: int) -> list[int]:
+  """Frequencies k with k = -k (mod n): 0, and n/2 for even n. In rfft2 layout these columns hold the bins that must
+  be Hermitian along the rows for a real image, and these (row, column) pairs the bins that must be real."""
+  return [0] + ([n // 2] if n % 2 == 0 else [])
 
 
 def maco_magnitude(spectrum: Any, size: Size) -> np.ndarray:
@@ -185,7 +186,7 @@ def maco_magnitude(spectrum: Any, size: Size) -> np.ndarray:
   ``spectrum``: None (fcjax's shipped ImageNet estimate, :data:`fcjax.spectrum.DEFAULT_PATH`), a path to a ``.npy``
   file, or an array [3, h, w//2+1]; resized to the canvas when its size differs (:func:`fcjax.spectrum.resize`). The
   DC and Nyquist columns are symmetrised (``|X[-ky]| = |X[ky]|``, true of any real image), so that the rendered
-  image has exactly this magnitude.
+  image has exactly this magnitude, and the whole is scaled to unit image variance (only its shape matters).
   """
   from fcjax import spectrum as spectrum_lib  # spectrum imports this module
 
@@ -198,9 +199,17 @@ def maco_magnitude(spectrum: Any, size: Size) -> np.ndarray:
     mag = spectrum_lib.check(np.asarray(spectrum), "the spectrum array")
   mag = spectrum_lib.resize(mag, (h, w)).astype(np.float64)
   rev = (-np.arange(h)) % h
-  for col in _hermitian_columns(w):
+  for col in _self_conjugate(w):
     mag[:, :, col] = 0.5 * (mag[:, :, col] + mag[:, rev, col])
-  return mag.astype(np.float32)
+  # Scale so that the image it makes has about unit variance (Parseval, ortho norm: the rfft2 columns that stand for
+  # a conjugate pair count twice; DC excluded): the standardisation's eps is then negligible and only the shape of
+  # the spectrum matters, whatever units the file used.
+  weight = np.full(mag.shape[-1], 2.0)
+  weight[_self_conjugate(w)] = 1.0
+  energy = np.sum(weight * mag ** 2) - np.sum(mag[:, 0, 0] ** 2)
+  if energy <= 0:
+    raise errors.FcjaxError("the MACO magnitude spectrum is zero at every frequency but DC")
+  return (mag / np.sqrt(energy / (3 * h * w))).astype(np.float32)
 
 
 def maco_signal(phase: jax.Array, magnitude: jax.Array, width: int) -> jax.Array:
@@ -209,19 +218,31 @@ def maco_signal(phase: jax.Array, magnitude: jax.Array, width: int) -> jax.Array
   Standardise the phase, form ``magnitude · e^{iφ}``, ``irfft2``, standardise the image. On the DC and Nyquist
   columns the phase is made odd in the row frequency (``φ[-ky] = -φ[ky]``) so that the spectrum is that of a real
   image and ``irfft2`` keeps its magnitude exactly: ``|rfft2(signal)| = magnitude / (std + eps)`` on every bin
-  except DC, which the standardisation zeroes (``std`` of the ``irfft2`` output, ``eps`` = STANDARDIZE_EPS).
+  (``std`` of the ``irfft2`` output, ``eps`` = STANDARDIZE_EPS) except the self-conjugate
+  bins (DC, and the Nyquist row / column of even sizes), which must be real: there the value is
+  ``magnitude · cos(φ)`` (DC then shifted by the standardisation's mean), so the mean colour stays optimisable.
 
   Args:
     phase: float32 [3, H, W//2+1].
     magnitude: float32 [3, H, W//2+1] (from :func:`maco_magnitude`).
     width: W (``W//2+1`` does not determine it).
   """
-  h = phase.shape[1]
+  h, wf = phase.shape[1:]
   phase = standardize(phase)
-  rev = (-jnp.arange(h)) % h
-  for col in _hermitian_columns(width):
-    phase = phase.at[:, :, col].set(0.5 * (phase[:, :, col] - phase[:, rev, col]))
-  spectrum = jnp.asarray(magnitude) * jnp.exp(1j * phase.astype(jnp.complex64))
+  # φ[-ky] for every ky (flip then roll: index (h - ky) mod h); static masks and where, no gather/scatter (which
+  # make XLA:CPU compiles of the gradient several times slower).
+  mirrored = jnp.roll(jnp.flip(phase, axis=1), 1, axis=1)
+  columns = np.zeros((1, 1, wf), bool)
+  columns[..., _self_conjugate(width)] = True
+  odd = jnp.where(columns, 0.5 * (phase - mirrored), phase)
+  magnitude = jnp.asarray(magnitude)
+  spectrum = magnitude * jnp.exp(1j * odd.astype(jnp.complex64))
+  # The self-conjugate bins (DC, and the Nyquist row/column where sizes are even) must be real. A phase there only
+  # picks a sign; take mag·cos(φ) as irfft2 of an unconstrained spectrum does (Horama's implicit behaviour), which
+  # keeps each channel's mean colour optimisable, at the price of |X| <= magnitude on these (at most 4) bins.
+  real = np.zeros((1, h, wf), bool)
+  real[:, np.array(_self_conjugate(h))[:, None], np.array(_self_conjugate(width))[None, :]] = True
+  spectrum = jnp.where(real, (magnitude * jnp.cos(phase)).astype(spectrum.dtype), spectrum)
   x = jnp.fft.irfft2(spectrum, s=(h, width), axes=(-2, -1), norm="ortho")
   return jnp.transpose(standardize(x), (1, 2, 0))
 
