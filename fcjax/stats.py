@@ -425,8 +425,10 @@ def _placement(devices: Any, batch_size: int):
   return (lambda p: jax.device_put(p, replicated)), (lambda x: jax.device_put(x, split)), d
 
 
-@dataclasses.dataclass
-class _State:
+class _State(NamedTuple):
+  """The accumulated pass, immutable: a batch is absorbed by building a new state and rebinding one name, so an
+  interrupt (Ctrl-C lands between bytecodes) never leaves some layers updated and others not."""
+
   config: dict
   position: int  # next stream position to read
   count: int  # images accumulated
@@ -469,6 +471,14 @@ class _State:
     sample = Sample(arrays["sample.index"], arrays["sample.priority"],
                     {name: arrays[f"l{t}.samples"] for t, name in enumerate(layers)})
     return cls(config, int(header["position"]), n, int(header["skipped"]), moments, sample)
+
+  def absorb(self, vectors: Mapping[str, np.ndarray], index: np.ndarray, n_samples: int, seed: int) -> "_State":
+    """The state after one batch: ``vectors`` {layer: [B, C]} of the images at stream positions ``index``."""
+    moments = {name: moments_update(m, vectors[name]) for name, m in self.moments.items()}
+    last = int(index[-1]) + 1
+    return self._replace(moments=moments, sample=sample_update(self.sample, index, vectors, n_samples, seed),
+                         skipped=self.skipped + last - self.position - len(index), position=last,
+                         count=self.count + len(index))
 
 
 def _canon_json(x: Any) -> str:
@@ -586,13 +596,8 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
   last_saved = count0 = state.count
 
   def absorb(vectors: dict, index: np.ndarray) -> None:
-    nonlocal last_saved
-    for name in canon:
-      state.moments[name] = moments_update(state.moments[name], vectors[name])
-    state.sample = sample_update(state.sample, index, vectors, n_samples, seed)
-    state.skipped += int(index[-1]) + 1 - state.position - len(index)
-    state.position = int(index[-1]) + 1
-    state.count += len(index)
+    nonlocal last_saved, state
+    state = state.absorb(vectors, index, n_samples, seed)  # one rebinding: atomic under KeyboardInterrupt
     if path is not None and state.count - last_saved >= checkpoint_every:
       state.save(path)
       last_saved = state.count
@@ -626,8 +631,8 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
         absorb(*_fetch(*pending))
         pending = None
       if queued < target:  # the stream ended: trailing unreadable images were skipped too
-        state.skipped += max(0, available - state.position)
-        state.position = max(state.position, available)
+        state = state._replace(skipped=state.skipped + max(0, available - state.position),
+                               position=max(state.position, available))
   except BaseException:
     if path is not None and state.count > last_saved:
       state.save(path)

@@ -289,6 +289,13 @@ def test_more_images_than_the_dataset_uses_all_and_says_so(toy, few_photos):
   assert part.meta["count"] == 7 and part.layers["conv1"].sample_index.tolist() == list(range(7))
 
 
+def test_forward_compiles_once_for_full_and_partial_batches(toy, few_photos):
+  model, params = toy
+  for n in (12, 7, 3):  # last batches of 2, 2 and 3 images are padded to the batch size
+    stats.compute(model, params, few_photos, "conv1", readout=(1, 1), batch_size=5, max_images=n, devices=1)
+  assert stats._forward(model, ("conv1",), (1, 1), jnp.float32)._cache_size() == 1  # noqa: SLF001
+
+
 def test_resume_file_from_another_configuration_is_refused(toy, few_photos, tmp_path):
   model, params = toy
   state = tmp_path / "state.npz"
