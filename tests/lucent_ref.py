@@ -66,7 +66,7 @@ def load_class(tf_lrn: bool = True) -> type:
   names = ("lucent.modelzoo", "lucent.modelzoo.inceptionv1", "lucent.modelzoo.inceptionv1.helper_layers")
   saved = {n: sys.modules.get(n) for n in names}
   try:
-    import lucent  # the root __init__ only sets __version__
+    import lucent  # noqa: F401  (the real root package; its __init__ only sets __version__)
     pkg = types.ModuleType("lucent.modelzoo")
     pkg.__path__ = [str(root.parent)]
     sub = types.ModuleType("lucent.modelzoo.inceptionv1")
@@ -76,7 +76,6 @@ def load_class(tf_lrn: bool = True) -> type:
     helper = _load("lucent.modelzoo.inceptionv1.helper_layers", root / "helper_layers.py")
     sub.helper_layers = helper
     module = _load(f"_lucent_inceptionv1_{'tflrn' if tf_lrn else 'orig'}", root / "InceptionV1.py")
-    del lucent
   finally:
     for n, m in saved.items():
       if m is None:

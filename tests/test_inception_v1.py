@@ -126,7 +126,7 @@ def test_layer_table_follows_spec():
   assert len(m.LAYER_NAMES) == len(set(m.LAYER_NAMES)) == 150
 
 
-# --- truncation, jit, vmap, grad, dtype --------------------------------------------------------------------------------
+# --- truncation, jit, vmap, grad, dtype ------------------------------------------------------------------------------
 
 def _stem_only(params):
   return {k: v for k, v in params.items() if k in ("conv2d0", "conv2d1", "conv2d2")}

@@ -365,7 +365,8 @@ def apply(params: Params, images: jax.Array, layers: str | Iterable[str] = ("sof
       tensor's ``min_size`` (its stride); the head tensors need 193..224 px.
     layers: tensor names (Lucid's or Lucent's spelling; a single string is allowed). Static under ``jit``.
     dtype: compute dtype; parameters are stored float32 and cast. ``jnp.bfloat16`` for accelerators (LRN and softmax
-      still run in float32).
+      still run in float32). float32 convs follow ``jax.default_matmul_precision`` (on recent GPUs the default may
+      use TF32; set it to 'highest' for full float32 accuracy).
     relu: the nonlinearity after every conv (the sweep passes a gradient-redirected ReLU).
 
   Returns:
