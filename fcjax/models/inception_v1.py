@@ -348,6 +348,9 @@ def check_images(images, layers: str | Iterable[str]) -> None:
 
 
 def _check_params(params: Mapping, layers: tuple[str, ...]) -> None:
+  if not isinstance(params, Mapping):
+    raise errors.WeightsError(f"params must be the dict that init_params / load_params return; got "
+                              f"{type(params).__name__}")
   missing = [n for n in required_params(layers) if n not in params]
   if missing:
     raise errors.WeightsError(f"params lack {', '.join(missing)} (needed for {', '.join(layers)})")
