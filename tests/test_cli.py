@@ -1,0 +1,160 @@
+"""End-to-end tests of the ``fcjax`` command line, at smoke size on the CPU.
+
+The pipeline test runs *the README's own commands* (the block marked ``<!-- tested: tests/test_cli.py -->``) in a
+scratch folder that holds random-init InceptionV1 weights saved as Lucent's ``inception5h.pth`` and the shared sample
+photos as ``images/``, then checks what they wrote: files that load, and a figure with the expected artists.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from fcjax import cli, plot, stats
+from fcjax.models import inception_v1
+from fcjax.result import SweepResult
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAYER = "conv2d2_pre_relu"
+
+
+def readme_commands(marker: str = "<!-- tested: tests/test_cli.py -->") -> list[list[str]]:
+  """The ``fcjax ...`` lines of the README block that follows ``marker``, as argv lists (without 'fcjax')."""
+  text = (ROOT / "README.md").read_text()
+  assert marker in text, "README lost its tested command block"
+  block = re.search(r"```bash\n(.*?)```", text[text.index(marker):], re.S).group(1)
+  lines = [l.strip() for l in block.replace("\\\n", " ").splitlines() if l.strip().startswith("fcjax ")]
+  return [shlex.split(l.split("#")[0])[1:] for l in lines]
+
+
+def readme_main_demo_command() -> list[str]:
+  text = (ROOT / "README.md").read_text()
+  line = next(l for l in text.splitlines() if l.startswith("fcjax figure --model demo"))
+  return shlex.split(line)[1:]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, sample_images_dir):
+  """A scratch folder with ``inception5h.pth`` (random weights, Lucent's format) and ``images/`` (the photos)."""
+  from weights_conversion import lucent_pth
+  d = tmp_path_factory.mktemp("cli")
+  params = inception_v1.init_params(jax.random.key(7))
+  lucent_pth.save(params, d / "inception5h.pth")
+  os.symlink(sample_images_dir.parent, d / "images")  # folder:images -> images/train/<synset>/*.JPEG
+  return d
+
+
+@pytest.fixture(scope="module")
+def pipeline(workdir):
+  """Run the README's tested commands in order; return their exit codes."""
+  old = os.getcwd()
+  os.chdir(workdir)
+  try:
+    codes = [(argv, cli.main(argv)) for argv in readme_commands()]
+  finally:
+    os.chdir(old)
+  return codes
+
+
+def test_readme_pipeline_exit_codes(pipeline):
+  assert [a[0] for a, _ in pipeline] == ["weights", "stats", "pairs", "sweep", "plot"]
+  for argv, code in pipeline:
+    assert code == 0, f"fcjax {' '.join(argv)} exited {code}"
+
+
+def test_readme_pipeline_outputs(pipeline, workdir):
+  # converted weights load and equal what was saved
+  params = inception_v1.load_params(str(workdir / "weights" / "inception5h"))
+  ref = inception_v1.init_params(jax.random.key(7))
+  np.testing.assert_array_equal(np.asarray(params["conv2d2"]["w"]), np.asarray(ref["conv2d2"]["w"]))
+
+  st = stats.load(workdir / "stats.npz")
+  ls = st.layers[LAYER]
+  assert ls.corr.shape == (192, 192) and ls.count > 0
+  i, j, r = ls.pairs["lowest"][0]
+  assert r == pytest.approx(np.nanmin(ls.corr[np.triu_indices(192, 1)]), abs=1e-9)
+
+  out = workdir / "runs" / "lowest"
+  for name in ("result.json", "arrays.npz", "plot.png", "plot.svg", "measures.json", "result.csv"):
+    assert (out / name).exists(), name
+  res = SweepResult.load(out)
+  assert tuple(int(u) for u in res.pairs[0]) == (int(i), int(j))
+  assert res.layer == LAYER
+
+  # the figure holds the expected elements: one thumbnail per other angle, a closed loop, the whole cloud
+  fig = plot.combination_plot(res, 0, cloud=ls.samples[:, [i, j]], correlation=float(ls.corr[i, j]))
+  n_angles = len(res.thetas)
+  assert len(plot.artists(fig, "fc-thumb")) == math.ceil(n_angles / 2)
+  (loop,) = plot.artists(fig, "fc-loop")
+  assert len(loop.get_xdata()) == n_angles + 1
+  (cloud,) = plot.artists(fig, "fc-cloud")
+  assert len(cloud.get_offsets()) == np.isfinite(ls.samples[:, [i, j]]).all(axis=1).sum() == len(ls.samples)
+
+
+def _run(argv, capsys):
+  code = cli.main(argv)
+  err = capsys.readouterr().err.strip().splitlines()
+  return code, err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["sweep", "--weights", "missing/inception5h.pth", "--layer", LAYER, "--units", "1", "2", "--out", "x"],
+     "inception5h.pth"),
+    (["sweep", "--weights", "random", "--layer", "conv2d2_pre_relx", "--units", "1", "2", "--out", "x"],
+     "conv2d2_pre_relu"),
+    (["sweep", "--weights", "random", "--layer", LAYER, "--units", "1", "192", "--out", "x"], "192"),
+])
+def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  code, err = _run(argv, capsys)
+  assert code == 2
+  errors_ = [l for l in err if l.startswith("fcjax: error:")]
+  assert len(errors_) == 1 and needle in errors_[0], err
+  assert not any("Traceback" in l for l in err)
+
+
+def test_stats_file_for_another_layer_is_refused(pipeline, workdir, capsys, monkeypatch):
+  monkeypatch.chdir(workdir)
+  code, err = _run(["sweep", "--weights", "weights/inception5h", "--layer", "conv2d1_pre_relu", "--pick", "lowest",
+                    "--stats", "stats.npz", "--out", "runs/other", "--smoke"], capsys)
+  assert code == 2
+  assert any("conv2d1_pre_relu" in l for l in err if l.startswith("fcjax: error:")), err
+
+
+def test_post_relu_layer_warns_and_names_pre_relu(capsys):
+  from fcjax import models
+  cli._warn_post_relu(models.get("inceptionv1"), "conv2d2")
+  err = capsys.readouterr().err
+  assert "pre-ReLU" in err and "conv2d2_pre_relu" in err
+
+
+def test_installed_entry_point_reports_bad_layer(tmp_path):
+  """The console script (as users run it) exits 2 with one line, no traceback."""
+  proc = subprocess.run([sys.executable, "-m", "fcjax.cli", "sweep", "--weights", "random", "--layer", "mixed9z",
+                         "--units", "0", "1", "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                        cwd=ROOT, timeout=300)
+  assert proc.returncode == 2, proc.stderr
+  assert "mixed9z" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demo_main_job_offline(tmp_path, monkeypatch):
+  """The README's first main-job command, at smoke size: the demo model's figure, offline."""
+  monkeypatch.chdir(tmp_path)
+  argv = readme_main_demo_command() + ["--smoke"]
+  assert cli.main(argv) == 0
+  out = tmp_path / argv[argv.index("--out") + 1]
+  assert (out / "figure.png").exists() and (out / "summary.json").exists()
+  import json
+  summary = json.loads((out / "summary.json").read_text())
+  assert len(summary) == 3  # highest, lowest, zero pair of the one layer
+  for s in summary.values():
+    assert "q" in s and "quadrant_rel_I" in s
