@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,8 @@ HEAD_SIZES = (193, 224)  # inputs whose mixed5b is 7x7: ceil(n / 32) == 7
 
 
 # --- the declarative network table ---------------------------------------------------------------------------------
+# Every step has `convs` (its parameterised convs), `cout_total` (output channels), `tensors(stride)` (its rows of the
+# layer table, given the total stride at its output) and `__call__(params, x, relu) -> (output, {name: tensor})`.
 
 @dataclasses.dataclass(frozen=True)
 class Conv:
@@ -84,7 +86,7 @@ class MaxPool:
   k: int = 3
   stride: int = 2
 
-  convs: tuple = ()
+  convs: ClassVar[tuple] = ()  # no parameters
 
   @property
   def cout_total(self) -> int:
@@ -105,7 +107,7 @@ class LRN:
   channels: int
   stride: int = 1
 
-  convs: tuple = ()
+  convs: ClassVar[tuple] = ()  # no parameters
 
   @property
   def cout_total(self) -> int:
