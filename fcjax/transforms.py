@@ -202,11 +202,11 @@ def random_crop_resize(out_size: Size, crop_fraction: tuple[float, float] = MACO
   def transform(key: jax.Array, image: jax.Array) -> jax.Array:
     _check_image(image, "random_crop_resize")
     h, w = image.shape[:2]
-    kf, ky, kx = jax.random.split(key, 3)
-    f = jax.random.uniform(kf, (), jnp.float32, lo, hi)
+    u = jax.random.uniform(key, (3,), jnp.float32)  # one draw: each random op adds a threefry to compile
+    f = lo + (hi - lo) * u[0]
     side_h, side_w = f * h, f * w
-    top = jax.random.uniform(ky, (), jnp.float32) * (h - side_h)
-    left = jax.random.uniform(kx, (), jnp.float32) * (w - side_w)
+    top = u[1] * (h - side_h)
+    left = u[2] * (w - side_w)
     return crop_resize(image, top, left, side_h, side_w, (oh, ow))
 
   return transform
