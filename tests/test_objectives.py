@@ -180,20 +180,25 @@ def test_objective_algebra_values():
       (np.float32(3) * a, 3 * va),
       (obj.total([a, b], [0.5, 2.0]), 0.5 * va + 2 * vb),
   ]
-  for o, want in checks:
-    assert isinstance(o, obj.Objective)
-    np.testing.assert_allclose(float(o(acts)), want, rtol=1e-5, err_msg=o.name)
-  # Batched features give one value per image; weights may be traced.
-  np.testing.assert_allclose(np.asarray((a + b)(ACTS)), ACTS[:, 2, 3, 1] + ACTS[..., 2].mean(axis=(1, 2)), rtol=1e-5)
-  np.testing.assert_allclose(float(jax.jit(lambda w: (w * a)(acts))(3.0)), 3 * va, rtol=1e-6)
-  # Layer selection from a feature dict, and cosdot of a scaled pair.
+  assert all(isinstance(o, obj.Objective) for o, _ in checks)
   feats = {"l1": acts, "l2": ACTS[1]}
   scale = np.array([2.0, 0.5])
   c = obj.cosdot_objective([1, 2], 0.3, 4, scale=scale, layer="l2")
-  y = ACTS[1, 2, 3, [1, 2]] / scale
-  np.testing.assert_allclose(float(c(feats)), np_cosdot(y, 0.3, 4), rtol=1e-5)
   d = obj.direction_objective([0, 1, 2], jnp.ones(3), 2, 0.1, layer="l1")
-  np.testing.assert_allclose(float(d(feats)), np_direction(acts[2, 3, :3], np.ones(3), 2, 0.1), rtol=1e-5)
+
+  @jax.jit
+  def values(acts, batch, feats, w):
+    # Batched features give one value per image; weights may be traced.
+    return [o(acts) for o, _ in checks] + [(a + b)(batch), (w * a)(acts), c(feats), d(feats)]
+
+  *got, batched, weighted, cval, dval = values(acts, ACTS, feats, 3.0)
+  for (o, want), g in zip(checks, got):
+    np.testing.assert_allclose(float(g), want, rtol=1e-5, err_msg=o.name)
+  np.testing.assert_allclose(np.asarray(batched), ACTS[:, 2, 3, 1] + ACTS[..., 2].mean(axis=(1, 2)), rtol=1e-5)
+  np.testing.assert_allclose(float(weighted), 3 * va, rtol=1e-6)
+  # Layer selection from a feature dict, and cosdot of a scaled pair.
+  np.testing.assert_allclose(float(cval), np_cosdot(ACTS[1, 2, 3, [1, 2]] / scale, 0.3, 4), rtol=1e-5)
+  np.testing.assert_allclose(float(dval), np_direction(acts[2, 3, :3], np.ones(3), 2, 0.1), rtol=1e-5)
   with pytest.raises(errors.UnknownLayerError):
     obj.activation(0, layer="l3")(feats)
   with pytest.raises(errors.FcjaxError, match="layer="):
