@@ -141,7 +141,7 @@ def _edge(rng, label, x, y, size, bg_mean):
 
 def _shape(rng, label, x, y, size, bg_mean):
   cx, cy = rng.uniform(-0.45, 0.45, 2)
-  r = rng.uniform(0.2, 0.5)  # circumradius in image units (6-16 px at 64 px)
+  r = rng.uniform(0.25, 0.55)  # circumradius in image units (8-18 px at 64 px)
   rot = rng.uniform(0.0, 2.0 * np.pi)
   px, py = x - cx, y - cy
   name = LABEL_NAMES[label]
