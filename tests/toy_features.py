@@ -1,0 +1,171 @@
+"""Toy feature functions whose reachable sets are known exactly, for testing the sweep and the measures.
+
+Each toy is a differentiable ``f(params, images float32 [N, H, W, 3]) -> [N, 2]`` (the feature-function entry of
+``fcjax.sweep.run``). With ``u = 2 * image - 1`` (every pixel value in [-1, 1]) the set of feature vectors reachable
+by images in [0, 1] is, exactly:
+
+* :func:`line` -- the paper's "pointy/rounded" pair ``[a·ū, -a·ū]`` (ū = mean of u): the segment from (-a, a) to
+  (a, -a). No image is both pointy and rounded.
+* :func:`disc` -- ``r · (q1·z, q2·z)`` with ``z = u / max(1, |u|)`` (u flattened, so |z| <= 1) and q1, q2 orthonormal:
+  the closed disc of radius r (the cube [-1, 1]^D contains the unit ball, whose projection is the unit disc).
+* :func:`square` -- ``(b1 · mean u over the top half, b2 · mean u over the bottom half)``: the box [-b1, b1] x
+  [-b2, b2] (two independent bounded features).
+* :func:`diamond` -- ``c · ((α + β) / 2, (α - β) / 2)`` with α, β the two half means: the L1 ball
+  ``|y1| + |y2| <= c`` (the square rotated by 45°; a linear trade-off between the features).
+
+Through a sigmoid pixel parameterization (``fcjax.param.pixel``) images lie in the open cube (0, 1)^D, so the
+sets are reached up to their boundary in the limit (a saturated sigmoid); the disc's boundary is reached exactly
+(its preimages have every |u_k| < 1).
+
+Each :class:`Toy` carries ``boundary(n)``: n points densely covering the boundary of its reachable set (for the line:
+the whole segment, which is its own boundary). Because cosdot is positively homogeneous of degree 1
+(``C(t·y) = t·C(y)`` for t > 0) and every set here is star-shaped about the origin, the maximum of C over the set is
+attained on this boundary (or is 0, at the origin); :func:`best_on_set` computes it.
+
+Under pytest the ``tests`` folder is on ``sys.path``: ``import toy_features``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+SIZE = 4  # image side: 4 x 4 x 3 = 48 pixel values, tiny and fast
+
+
+class Toy(NamedTuple):
+  """A toy feature pair with a known reachable set.
+
+  Attributes:
+    name: short name.
+    f: ``f(params, images [N, H, W, 3] in [0, 1]) -> float32 [N, 2]``.
+    params: what ``f`` takes as ``params``.
+    boundary: ``boundary(n) -> float64 [n, 2]`` points on the boundary of the reachable set (raw feature units).
+    scales: float64 [2] the supremum of each feature over the set (what phase 1 of a sweep should find).
+    size: image side in pixels.
+  """
+
+  name: str
+  f: Callable[[Any, Any], Any]
+  params: Any
+  boundary: Callable[[int], np.ndarray]
+  scales: np.ndarray
+  size: int = SIZE
+
+
+def _u(images):
+  return 2.0 * jnp.asarray(images, jnp.float32) - 1.0
+
+
+def _halves(images):
+  """Means of u over the top and the bottom half of the rows: each in [-1, 1], independent of each other."""
+  u = _u(images)
+  h = u.shape[1] // 2
+  return jnp.mean(u[:, :h], axis=(1, 2, 3)), jnp.mean(u[:, h:], axis=(1, 2, 3))
+
+
+def _polygon(vertices: np.ndarray, n: int) -> np.ndarray:
+  """n points evenly along the closed polygon through ``vertices`` [m, 2]."""
+  v = np.asarray(vertices, np.float64)
+  edges = np.roll(v, -1, axis=0) - v
+  lengths = np.linalg.norm(edges, axis=1)
+  s = np.linspace(0, lengths.sum(), n, endpoint=False)
+  cum = np.concatenate([[0], np.cumsum(lengths)])
+  k = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(v) - 1)
+  t = (s - cum[k]) / lengths[k]
+  return v[k] + t[:, None] * edges[k]
+
+
+def line(a: float = 2.0) -> Toy:
+  """The paper's pointy/rounded pair ``[a·ū, -a·ū]``: reachable set = the segment from (-a, a) to (a, -a)."""
+  def f(params, images):
+    m = jnp.mean(_u(images), axis=(1, 2, 3))
+    return params * jnp.stack([m, -m], axis=-1)
+
+  def boundary(n):
+    t = np.linspace(-1, 1, n)
+    return a * np.stack([t, -t], axis=-1)
+
+  return Toy("line", f, jnp.float32(a), boundary, np.array([a, a]))
+
+
+def disc(r: float = 1.5, seed: int = 0) -> Toy:
+  """Two orthonormal projections of the norm-bounded input ``z = u / max(1, |u|)``: the disc of radius r."""
+  d = SIZE * SIZE * 3
+  q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, 2)))
+
+  def f(params, images):
+    u = _u(images).reshape(images.shape[0], -1)
+    norm = jnp.sqrt(jnp.sum(u * u, axis=-1, keepdims=True))
+    z = u / jnp.maximum(1.0, norm)
+    return r * z @ params
+
+  def boundary(n):
+    phi = 2 * np.pi * np.arange(n) / n
+    return r * np.stack([np.cos(phi), np.sin(phi)], axis=-1)
+
+  return Toy("disc", f, jnp.asarray(q, jnp.float32), boundary, np.array([r, r]))
+
+
+def square(b1: float = 1.0, b2: float = 0.5) -> Toy:
+  """Two independent bounded features (top-half and bottom-half means): the box [-b1, b1] x [-b2, b2]."""
+  def f(params, images):
+    top, bottom = _halves(images)
+    return jnp.stack([params[0] * top, params[1] * bottom], axis=-1)
+
+  def boundary(n):
+    return _polygon(np.array([[b1, b2], [-b1, b2], [-b1, -b2], [b1, -b2]]), n)
+
+  return Toy("square", f, jnp.asarray([b1, b2], jnp.float32), boundary, np.array([b1, b2]))
+
+
+def diamond(c: float = 1.0) -> Toy:
+  """``c·((α + β)/2, (α - β)/2)`` of the two half means: the L1 ball |y1| + |y2| <= c."""
+  def f(params, images):
+    top, bottom = _halves(images)
+    return params * jnp.stack([(top + bottom) / 2, (top - bottom) / 2], axis=-1)
+
+  def boundary(n):
+    return _polygon(c * np.array([[1, 0], [0, 1], [-1, 0], [0, -1]]), n)
+
+  return Toy("diamond", f, jnp.float32(c), boundary, np.array([c, c]))
+
+
+def combined(*toys: Toy) -> Toy:
+  """All ``toys`` side by side: features ``[2t, 2t+1]`` are toy t's pair (one sweep, pairs ((0, 1), (2, 3), ...))."""
+  fs = [t.f for t in toys]
+
+  def f(params, images):
+    return jnp.concatenate([fi(p, images) for fi, p in zip(fs, params)], axis=-1)
+
+  def boundary(n):
+    raise NotImplementedError("a combined toy has one boundary per pair: use the parts")
+
+  return Toy("+".join(t.name for t in toys), f, tuple(t.params for t in toys), boundary,
+             np.concatenate([t.scales for t in toys]), toys[0].size)
+
+
+def cosdot_np(y: np.ndarray, theta: np.ndarray, p: int = 4) -> np.ndarray:
+  """The paper's exact cosdot in NumPy (independent of fcjax): ``(y·h)^(p+1) / |y|^p``, 0 at y = 0."""
+  y = np.asarray(y, np.float64)
+  h = np.stack([np.cos(theta), np.sin(theta)], axis=-1)
+  dot = np.sum(y * h, axis=-1)
+  norm = np.linalg.norm(y, axis=-1)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    c = dot ** (p + 1) / norm ** p
+  return np.where(norm > 0, c, 0.0)
+
+
+def best_on_set(toy: Toy, thetas: np.ndarray, p: int = 4, n: int = 72_000) -> tuple[np.ndarray, np.ndarray]:
+  """The maximiser of C over the toy's reachable set, in the scaled space (y / toy.scales), for each angle.
+
+  Returns (c_best [A], y_best [A, 2]); where no point has C > 0 the maximiser is the origin (C = 0).
+  """
+  pts = toy.boundary(n) / toy.scales
+  c = cosdot_np(pts[None, :, :], np.asarray(thetas)[:, None], p)
+  k = np.argmax(c, axis=1)
+  best = c[np.arange(len(thetas)), k]
+  y = np.where((best > 0)[:, None], pts[k], 0.0)
+  return np.maximum(best, 0.0), y
