@@ -15,7 +15,7 @@ the stream does not change with the JAX version. Each image shows one labelled t
 
 Colours of gratings, edges and shapes are random, so colour and form vary independently (some units of a model trained
 on this data combine freely). Geometry is defined in image-relative coordinates, so ``size`` changes the resolution,
-not the content. Generation costs about 0.2 ms per 64 px image on one CPU core.
+not the content. Generation costs about 1 ms per 64 px image on one CPU core.
 
 Example::
 

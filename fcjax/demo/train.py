@@ -1,6 +1,6 @@
 """Train the demo model on procedural images and write its weights and training record.
 
-    python -m fcjax.demo.train                       # the shipped weights: ~3 minutes on a 2-core CPU
+    python -m fcjax.demo.train                       # the shipped weights: ~4.5 CPU-minutes (2-3 min on 2 cores)
     python -m fcjax.demo.train --steps 5 --out /tmp/demo   # a smoke run
 
 Writes ``<out>/demo_weights.npz`` (see :func:`fcjax.demo.model.save_params`) and ``<out>/train_record.json``: the
