@@ -46,7 +46,7 @@ def sweep_config(*, n_angles: int, n_seeds: int, steps: int, canvas_size: int, i
 
 def sweep(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple[int, int],
           repeat: bool = True) -> dict:
-  """Run the compiled sweep of one pair; with ``repeat`` run it a second time (compiled programs cached) and time
+  """Run the compiled sweep of one pair on the first device; with ``repeat`` run it a second time (compiled programs cached) and time
   that run, else subtract the compile time from the first run's wall time.
 
   Returns:
@@ -55,13 +55,14 @@ def sweep(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple
     or 'first run minus compile').
   """
   model = inception_v1.MODEL
+  devices = [jax.devices()[0]]  # one device, as the PyTorch side uses
   t0 = time.perf_counter()
-  res = sweep_lib.run(model, params, config, layer=layer, pairs=[pair])
+  res = sweep_lib.run(model, params, config, layer=layer, pairs=[pair], devices=devices)
   first = time.perf_counter() - t0
   compile_s = float(res.meta.get("compile_seconds", 0.0))
   if repeat:
     t0 = time.perf_counter()
-    res = sweep_lib.run(model, params, config, layer=layer, pairs=[pair])
+    res = sweep_lib.run(model, params, config, layer=layer, pairs=[pair], devices=devices)
     wall, how = time.perf_counter() - t0, "second run (programs cached)"
   else:
     wall, how = first - compile_s, "first run minus compile"
@@ -163,12 +164,16 @@ def step_parts(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: 
   def optimizer_update(grads, state):
     return jax.vmap(update_one)(grads, state)
 
+  @jax.jit
+  def _example(keys):
+    state = jax.vmap(init_one)(keys)
+    canvas = jax.vmap(prm.render)(state.image)
+    return state, canvas, jax.vmap(tfm)(keys, canvas)
+
   def example(b):
     keys = jax.random.split(jax.random.key(1), b)
-    state = jax.vmap(init_one)(keys)
+    state, canvas, x = _example(keys)
     thetas = jnp.linspace(0, 2 * np.pi, b, endpoint=False, dtype=jnp.float32)
-    canvas = jax.vmap(prm.render)(state.image)
-    x = jax.vmap(tfm)(keys, canvas)
     return {"step": (params, state, keys, thetas), "render": (state.image,), "transform": (keys, canvas),
             "model": (params, x, thetas), "optimizer": (state.image, state)}
 

@@ -1,0 +1,574 @@
+"""fcjax against Lucent (PyTorch), side by side on the same work, in one process on one machine.
+
+Usage::
+
+    python -m benchmarks.run --quick                 # < 10 min on a 2-core CPU; prints the tables
+    python -m benchmarks.run                         # the fuller CPU run (~30 min on 2 cores)
+    python -m benchmarks.run --threads 1             # both sides single-threaded (fairer on a loaded machine)
+    python -m benchmarks.run --device gpu            # the paper sweep on an accelerator, float32 and bfloat16
+    python -m benchmarks.run --results-md benchmarks/RESULTS.md   # also refresh the generated part of RESULTS.md
+
+Sections (each a function below; each records its own error instead of ending the run):
+
+1. ``sweep``: image-steps per second of the fcjax sweep and of Lucent's ``render_vis`` on identical work (same
+   random weights converted through ``weights_conversion``, cosdot written as a Lucent objective, FFT image with
+   decorrelation, the standard transforms, Adam 0.05, same sizes, steps, angles and seeds); Lucent one image at a
+   time and batched (one objective per batch item).
+2. ``fwd_grad``: forward + gradient to the input of ``sum(layer)``: fcjax, Lucent as render_vis runs it (whole
+   network, hooks, weight gradients), Lucent truncated by a hook, and plain PyTorch (a truncated module).
+3. ``stats``: ``benchmarks.bench_stats.run(quick)`` (fcjax stats throughput against the model's forward alone).
+4. ``efficiency``: FLOPs per image-step (XLA cost analysis of ONE step, never of the scanned loop, whose body is
+   counted once), achieved FLOP/s in the sweep, and the fraction of a matmul peak measured in the same run.
+   ``profile``: one step split into parameterization, transforms, model and optimizer.
+5. ``--device gpu``: the full paper sweep of one pair (60 angles x 5 seeds + the unit maxima, 512 steps, 224 px,
+   mixed4a_pre_relu) in float32 and bfloat16; Lucent on the same GPU for fewer steps, extrapolated per image-step.
+
+Every ratio is "other side's time / fcjax's time" (above 1: fcjax is faster). Timed calls of the two sides are
+interleaved (A B C A B C ...) so that load from other processes falls on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- BEGIN GENERATED (python -m benchmarks.run --results-md) -->", "<!-- END GENERATED -->"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What one benchmark run measures. Presets: :data:`PRESETS`."""
+
+  name: str
+  layer: str = "mixed4a_pre_relu"       # the paper's deepest layer
+  pair: tuple[int, int] = (10, 250)      # one unit of the 1x1 branch, one of the 3x3 branch of mixed4a
+  # sweep (identical work on both sides)
+  canvas_size: int = 128                 # Lucid/Lucent: a 128 px image upsampled to the 224 px input
+  input_size: int = 224
+  n_angles: int = 2
+  n_seeds: int = 1
+  steps: int = 4
+  lucent_truncated_sweep: bool = False   # also Lucent batched with its forward cut after the layer by a hook
+  sweep_rounds: int = 1                  # every variant once per round; the best round is reported
+  fcjax_repeat: bool = False             # time a second (cached) fcjax run instead of first run minus compile
+  dtypes: tuple[str, ...] = ("float32",)
+  # Lucent on an accelerator: fewer steps / images, extrapolated per image-step (None: the same work as fcjax)
+  lucent_single: tuple[int, int, int] | None = None   # (n_angles, n_seeds, steps) one at a time
+  lucent_batched: tuple[int, int, int] | None = None  # (n_angles, n_seeds, steps) batched
+  # forward + gradient: (layer, size, batch) rows
+  fwd_grad: tuple[tuple[str, int, int], ...] = (("mixed4a_pre_relu", 224, 1), ("conv2d2_pre_relu", 224, 4))
+  repeats: int = 3
+  # efficiency
+  cost_batch: int = 2
+  compiled_cost: bool = False            # cost analysis of the compiled step (else of the lowered HLO: no compile)
+  profile: bool = False
+  matmul_n: int = 1024
+  stats: bool = True
+  quick_stats: bool = True
+  correctness_size: int = 224
+
+
+PRESETS: dict[str, Settings] = {
+    # the test suite's smoke run: every code path, tiny work
+    "tiny": Settings(name="tiny", layer="conv2d0_pre_relu", pair=(3, 7), canvas_size=32, input_size=32,
+                     n_angles=1, n_seeds=1, steps=2, fwd_grad=(("conv2d0_pre_relu", 32, 1),), repeats=1,
+                     cost_batch=1, matmul_n=128, stats=False, correctness_size=32),
+    "quick": Settings(name="quick"),
+    "full": Settings(name="full", n_angles=4, n_seeds=1, steps=16, lucent_truncated_sweep=True, fcjax_repeat=True,
+                     sweep_rounds=2,
+                     fwd_grad=(("mixed4a_pre_relu", 128, 1), ("mixed4a_pre_relu", 224, 1),
+                               ("mixed4a_pre_relu", 224, 8), ("conv2d2_pre_relu", 224, 8)),
+                     repeats=5, cost_batch=4, compiled_cost=True, profile=True, matmul_n=2048, quick_stats=False),
+    # item 5: the paper's sweep of one pair on an accelerator
+    "gpu": Settings(name="gpu", canvas_size=224, input_size=224, n_angles=60, n_seeds=5, steps=512,
+                    fcjax_repeat=True, dtypes=("float32", "bfloat16"), lucent_single=(1, 2, 32),
+                    lucent_batched=(60, 5, 8),
+                    fwd_grad=(("mixed4a_pre_relu", 224, 1), ("mixed4a_pre_relu", 224, 32),
+                              ("mixed4a_pre_relu", 224, 128)),
+                    repeats=5, cost_batch=8, compiled_cost=True, profile=True, matmul_n=8192, quick_stats=False),
+}
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+def _log(msg: str) -> None:
+  print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, dict]:
+  """Time each blocking call ``repeats`` times, rotating the order every round; warm-up calls are not timed.
+
+  Returns ``{name: {'median_s', 'min_s', 'all_s'}}``.
+  """
+  for f in fns.values():
+    for _ in range(warmup):
+      f()
+  names = list(fns)
+  times: dict[str, list[float]] = {n: [] for n in names}
+  for r in range(repeats):
+    k = r % len(names)
+    for n in names[k:] + names[:k]:
+      t0 = time.perf_counter()
+      fns[n]()
+      times[n].append(time.perf_counter() - t0)
+  return {n: {"median_s": statistics.median(t), "min_s": min(t), "all_s": t} for n, t in times.items()}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+  return None if not a or not b else a / b
+
+
+def _section(results: dict, name: str, fn: Callable[[], Any]) -> None:
+  """Run one section, storing its result or its error (a benchmark run reports what it could measure)."""
+  _log(f"{name} ...")
+  t0 = time.perf_counter()
+  try:
+    results[name] = fn()
+  except Exception as e:  # noqa: BLE001 -- recorded in the results, the other sections still run
+    results[name] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=8)}
+    _log(f"{name} failed: {type(e).__name__}: {e}")
+  _log(f"{name} done in {time.perf_counter() - t0:.0f} s")
+
+
+def _cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
+def _loadavg() -> list[float] | None:
+  try:
+    return [round(v, 2) for v in os.getloadavg()]
+  except OSError:
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- context
+
+class Context:
+  """The shared state of one run: settings, device, the Lucent model and the same weights for fcjax."""
+
+  def __init__(self, settings: Settings, device: str):
+    import jax
+    import torch
+    from benchmarks import fcjax_side, lucent_side
+    self.s, self.device = settings, device
+    self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
+    self.ls, self.fs = lucent_side, fcjax_side
+    self.model_t = lucent_side.make_model(0, self.torch_device)
+    self.params = jax.device_put(fcjax_side.params_from_lucent(self.model_t))
+    self.sweep_ips: dict[str, float] = {}
+
+  def sync(self) -> None:
+    self.ls.synchronize()
+
+
+# ---------------------------------------------------------------------------------------------------- sections
+
+def correctness(ctx: Context) -> dict:
+  """Both sides compute the same function: activations of ``layer`` and the cosdot objective on one fixed image.
+
+  The Lucent value goes through Lucent's own machinery: ``render.hook_model`` hooks and the Lucent objective
+  ``cosdot_objective`` (which returns the negated mean cosdot, as Lucent minimises).
+  """
+  import jax.numpy as jnp
+  import numpy as np
+  import torch
+  from fcjax import objectives
+  from fcjax.models import inception_v1
+  s, ls = ctx.s, ctx.ls
+  n = s.correctness_size
+  rng = np.random.RandomState(0)
+  image = rng.rand(1, n, n, 3).astype(np.float32)
+  image_t = torch.as_tensor(image).permute(0, 3, 1, 2).contiguous().to(ctx.torch_device)
+  theta, scales = 0.7, (1.3, 0.8)
+
+  acts_j = np.asarray(inception_v1.apply_jit(ctx.params, jnp.asarray(image), (s.layer,))[s.layer])
+  with torch.no_grad():
+    acts_t = ls.activations(ctx.model_t, image_t, s.layer).permute(0, 2, 3, 1).cpu().numpy()
+  y_j = np.asarray(objectives.readout(acts_j, np.asarray(s.pair), "neuron"))[0]
+  c_j = float(objectives.cosdot(jnp.asarray(y_j) / jnp.asarray(scales), theta, 4))
+
+  L = ls.lucent()
+  hook = L.render.hook_model(ctx.model_t, lambda: image_t)
+  try:
+    with torch.no_grad():
+      ls.run_captured(ctx.model_t, image_t * ls.VALUE_SCALE + ls.VALUE_OFFSET)
+      obj = ls.cosdot_objective(ctx.model_t, s.layer, s.pair, theta, scales)
+      c_t = -float(obj(hook))
+  finally:
+    ls._clear_hooks(ctx.model_t)
+  return {"layer": s.layer, "size": n, "pair": list(s.pair), "theta": theta, "scales": list(scales),
+          "acts_max_abs_diff": float(np.abs(acts_j - acts_t).max()), "acts_max_abs": float(np.abs(acts_t).max()),
+          "y_fcjax": y_j.tolist(), "cosdot_fcjax": c_j, "cosdot_lucent": c_t, "cosdot_abs_diff": abs(c_j - c_t)}
+
+
+def matmul_peak(ctx: Context) -> dict:
+  """The device's matmul throughput, measured now: float32 at the default precision (and on an accelerator also
+  at 'highest', to tell whether the default is TF32, and bfloat16)."""
+  import jax.numpy as jnp
+  fs, n = ctx.fs, ctx.s.matmul_n
+  out = {"float32": fs.matmul_peak(n, jnp.float32)}
+  if ctx.device == "gpu":
+    out["float32_highest"] = fs.matmul_peak(n, jnp.float32, precision="highest")
+    out["bfloat16"] = fs.matmul_peak(n, jnp.bfloat16)
+  return out
+
+
+def fwd_grad(ctx: Context) -> list[dict]:
+  """Forward + gradient of ``sum(layer)`` to the input, each (layer, size, batch), all variants interleaved."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  import torch
+  fs, ls = ctx.fs, ctx.ls
+  rows = []
+  dtypes = ctx.s.dtypes
+  for layer, size, batch in ctx.s.fwd_grad:
+    x = np.random.RandomState(1).rand(batch, size, size, 3).astype(np.float32)
+    xj = jax.device_put(jnp.asarray(x))
+    xt = torch.as_tensor(x).permute(0, 3, 1, 2).contiguous().to(ctx.torch_device)
+    fns, compile_s, flops = {}, {}, None
+    for dt in dtypes:
+      jfn = fs.fwd_grad_fn(layer, dtype=getattr(jnp, dt))
+      compiled, compile_s[dt] = fs.compile_timed(jfn, ctx.params, xj)
+      if dt == "float32":
+        flops = fs.cost_flops(lambda p, v, f=jfn: f(p, v), ctx.params, xj) if ctx.s.compiled_cost else \
+            float((jfn.lower(ctx.params, xj).cost_analysis() or {}).get("flops", 0.0))
+      fns[f"fcjax_{dt}"] = (lambda c=compiled: c(ctx.params, xj).block_until_ready())
+    for name, tfn in ls.fwd_grad_fns(ctx.model_t, layer).items():
+      fns[name] = (lambda f=tfn: (f(xt), ctx.sync()))
+    t = interleaved(fns, ctx.s.repeats)
+    fj = t["fcjax_float32"]["median_s"]
+    row = {"layer": layer, "size": size, "batch": batch, "compile_s": compile_s,
+           "median_ms": {k: 1e3 * v["median_s"] for k, v in t.items()},
+           "min_ms": {k: 1e3 * v["min_s"] for k, v in t.items()},
+           "ratio_vs_fcjax": {k: _ratio(v["median_s"], fj) for k, v in t.items() if not k.startswith("fcjax")},
+           "flops_per_image": flops / batch if flops else None,
+           "fcjax_flops_per_s": flops / fj if flops else None}
+    rows.append(row)
+    _log(f"  fwd_grad {layer} {size}px x{batch}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in row["median_ms"].items()))
+  return rows
+
+
+def sweep(ctx: Context) -> dict:
+  """Sweep throughput: the fcjax sweep and Lucent's render_vis on identical work (module docstring).
+
+  Lucent is warmed up first (one tiny render each way: first calls allocate and load kernels). With
+  ``sweep_rounds`` > 1 every variant runs once per round, the order reversed every other round, and the best round
+  (highest image-steps/s: the least disturbed by other processes) is reported with all rounds listed.
+  """
+  s, ls, fs = ctx.s, ctx.ls, ctx.fs
+  common = dict(layer=s.layer, pair=s.pair, size=s.canvas_size, model_size=s.input_size)
+  out: dict[str, Any] = {"layer": s.layer, "pair": list(s.pair), "canvas_size": s.canvas_size,
+                         "input_size": s.input_size, "rounds": s.sweep_rounds, "runs": {}}
+  all_runs: dict[str, list[dict]] = {}
+
+  def lucent(key, batched, spec, truncate=False):
+    a, se, st = spec or (s.n_angles, s.n_seeds, s.steps)
+    r = ls.sweep(ctx.model_t, n_angles=a, n_seeds=se, steps=st, batched=batched, truncate=truncate, **common)
+    r.update(n_angles=a, n_seeds=se, steps=st, extrapolated=spec is not None)
+    all_runs.setdefault(key, []).append(r)
+    _log(f"  {key}: {r['image_steps']} image-steps in {r['wall_s']:.1f} s = {r['image_steps_per_s']:.3f}/s")
+
+  def fcjax(dtype):
+    cfg = fs.sweep_config(n_angles=s.n_angles, n_seeds=s.n_seeds, steps=s.steps, canvas_size=s.canvas_size,
+                          input_size=s.input_size, dtype=dtype)
+    first = f"fcjax_{dtype}" not in all_runs
+    r = fs.sweep(ctx.params, cfg, layer=s.layer, pair=s.pair, repeat=s.fcjax_repeat and first)
+    r.update(n_angles=s.n_angles, n_seeds=s.n_seeds, steps=s.steps, dtype=dtype)
+    if not first:  # programs cached since the first round: this run's wall time is all execution
+      r["compile_s"] = all_runs[f"fcjax_{dtype}"][0]["compile_s"]
+      r["timing"] = "later round (programs cached)"
+    all_runs.setdefault(f"fcjax_{dtype}", []).append(r)
+    _log(f"  fcjax {dtype}: {r['image_steps']} image-steps in {r['wall_s']:.1f} s = {r['image_steps_per_s']:.3f}/s "
+         f"(compile {r['compile_s']:.0f} s, {r['timing']})")
+
+  for batched in (False, True):  # warm-up, not recorded
+    ls.sweep(ctx.model_t, n_angles=1, n_seeds=1, steps=1, batched=batched, **common)
+  variants = [lambda: lucent("lucent_one_at_a_time", False, s.lucent_single),
+              lambda: lucent("lucent_batched", True, s.lucent_batched)]
+  if s.lucent_truncated_sweep:
+    variants.append(lambda: lucent("lucent_batched_truncated", True, s.lucent_batched, truncate=True))
+  variants += [lambda dt=dt: fcjax(dt) for dt in s.dtypes]
+  for rnd in range(s.sweep_rounds):
+    for v in (variants if rnd % 2 == 0 else variants[::-1]):
+      v()
+  for key, runs in all_runs.items():
+    best = dict(max(runs, key=lambda r: r["image_steps_per_s"]))
+    best["rounds_image_steps_per_s"] = [r["image_steps_per_s"] for r in runs]
+    out["runs"][key] = best
+  ref = out["runs"]["fcjax_float32"]["image_steps_per_s"]
+  out["speedup"] = {k: {f"fcjax_{dt}": _ratio(out["runs"][f"fcjax_{dt}"]["image_steps_per_s"],
+                                              v["image_steps_per_s"]) for dt in s.dtypes}
+                    for k, v in out["runs"].items() if k.startswith("lucent")}
+  out["fcjax_float32_image_steps_per_s"] = ref
+  for dt in s.dtypes:
+    ctx.sweep_ips[dt] = out["runs"][f"fcjax_{dt}"]["image_steps_per_s"]
+  if s.lucent_single or s.lucent_batched:  # the full sweep's Lucent time, extrapolated per image-step
+    full_is = out["runs"]["fcjax_float32"]["image_steps"]
+    out["lucent_extrapolated_full_s"] = {k: full_is / v["image_steps_per_s"] for k, v in out["runs"].items()
+                                         if k.startswith("lucent")}
+  return out
+
+
+def efficiency(ctx: Context) -> dict:
+  """FLOPs per image-step (cost analysis of ONE step at batch ``cost_batch``), achieved FLOP/s, fraction of peak."""
+  import jax
+  s, fs = ctx.s, ctx.fs
+  cfg = fs.sweep_config(n_angles=s.n_angles, n_seeds=s.n_seeds, steps=s.steps, canvas_size=s.canvas_size,
+                        input_size=s.input_size)
+  out: dict[str, Any] = {"cost_batch": s.cost_batch, "source": "compiled" if s.compiled_cost else "lowered HLO"}
+  for dt in s.dtypes:
+    parts = fs.step_parts(ctx.params, cfg.replace(dtype=dt), layer=s.layer, pair=s.pair)
+    ex = parts.example(s.cost_batch)
+    lowered = jax.jit(parts.step).lower(*ex["step"])
+    ca = (lowered.compile() if s.compiled_cost else lowered).cost_analysis()
+    if isinstance(ca, (list, tuple)):
+      ca = ca[0] if ca else {}
+    flops = float((ca or {}).get("flops", 0.0)) / s.cost_batch
+    parts_flops = {}
+    for name in ("render", "transform", "model", "optimizer"):
+      c = jax.jit(getattr(parts, name)).lower(*ex[name]).cost_analysis() or {}
+      parts_flops[name] = float(c.get("flops", 0.0)) / s.cost_batch
+    ips = ctx.sweep_ips.get(dt)
+    achieved = flops * ips if ips else None
+    out[dt] = {"flops_per_image_step": flops, "bytes_per_image_step": float((ca or {}).get("bytes accessed", 0.0))
+               / s.cost_batch, "parts_flops_per_image": parts_flops, "sweep_image_steps_per_s": ips,
+               "achieved_flops_per_s": achieved}
+  return out
+
+
+def profile(ctx: Context) -> dict:
+  """One step at batch ``cost_batch`` in parts (each jitted and timed alone), per image, against the sweep."""
+  import jax
+  s, fs = ctx.s, ctx.fs
+  cfg = fs.sweep_config(n_angles=s.n_angles, n_seeds=s.n_seeds, steps=s.steps, canvas_size=s.canvas_size,
+                        input_size=s.input_size)
+  parts = fs.step_parts(ctx.params, cfg, layer=s.layer, pair=s.pair)
+  ex = parts.example(s.cost_batch)
+  fns = {}
+  for name in ("step", "render", "transform", "model", "optimizer"):
+    compiled = jax.jit(getattr(parts, name)).lower(*ex[name]).compile()
+    fns[name] = (lambda c=compiled, a=ex[name]: jax.block_until_ready(c(*a)))
+  t = interleaved(fns, s.repeats)
+  per_image_ms = {k: 1e3 * v["median_s"] / s.cost_batch for k, v in t.items()}
+  ips = ctx.sweep_ips.get("float32")
+  out = {"batch": s.cost_batch, "per_image_ms": per_image_ms}
+  if ips:
+    out["sweep_per_image_step_ms"] = 1e3 / ips
+    out["sweep_overhead_ms"] = 1e3 / ips - per_image_ms["step"]
+  return out
+
+
+def stats(ctx: Context) -> dict:
+  """Statistics throughput: ``benchmarks.bench_stats.run`` (owned by the stats work)."""
+  from benchmarks import bench_stats
+  return bench_stats.run(ctx.s.quick_stats)
+
+
+# ------------------------------------------------------------------------------------------------------ runner
+
+def run(settings: Settings, *, device: str = "cpu", threads: int | None = None, command: str = "") -> dict:
+  """Run every section of ``settings`` and return the results dict (see the module docstring)."""
+  import jax
+  import torch
+  if threads:
+    torch.set_num_threads(threads)
+  t0 = time.perf_counter()
+  results: dict[str, Any] = {"meta": {
+      "command": command, "preset": settings.name, "settings": dataclasses.asdict(settings), "device": device,
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "host": platform.node(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "threads": threads or "default",
+      "python": platform.python_version(), "loadavg_start": _loadavg(),
+      "jax_devices": [str(d) for d in jax.devices()]}}
+  _log(f"preset {settings.name} on {device}; load {results['meta']['loadavg_start']}")
+  ctx = Context(settings, device)
+  from benchmarks import fcjax_side, lucent_side
+  results["meta"]["versions"] = {**fcjax_side.versions(), **lucent_side.versions()}
+  _section(results, "correctness", lambda: correctness(ctx))
+  _section(results, "matmul_peak", lambda: matmul_peak(ctx))
+  _section(results, "fwd_grad", lambda: fwd_grad(ctx))
+  _section(results, "sweep", lambda: sweep(ctx))
+  _section(results, "efficiency", lambda: efficiency(ctx))
+  if settings.profile:
+    _section(results, "profile", lambda: profile(ctx))
+  if settings.stats:
+    _section(results, "stats", lambda: stats(ctx))
+  else:
+    results["stats"] = {"skipped": f"not in preset {settings.name}"}
+  peak = (results.get("matmul_peak") or {}).get("float32", {}).get("flops_per_s")
+  for dt, e in (results.get("efficiency") or {}).items():
+    if isinstance(e, dict) and e.get("achieved_flops_per_s") and peak:
+      e["fraction_of_matmul_peak"] = e["achieved_flops_per_s"] / peak
+      if dt == "bfloat16" and "bfloat16" in results["matmul_peak"]:
+        e["fraction_of_bf16_matmul_peak"] = e["achieved_flops_per_s"] / results["matmul_peak"]["bfloat16"][
+            "flops_per_s"]
+  results["meta"]["loadavg_end"] = _loadavg()
+  results["meta"]["wall_s"] = time.perf_counter() - t0
+  return results
+
+
+# ------------------------------------------------------------------------------------------------------ report
+
+def _f(v: Any, fmt: str = ".3g") -> str:
+  if v is None:
+    return "-"
+  if isinstance(v, float):
+    return format(v, fmt)
+  return str(v)
+
+
+def tables(results: dict) -> str:
+  """Markdown tables of a results dict (what the runner prints and what goes into RESULTS.md)."""
+  m = results["meta"]
+  v = m.get("versions", {})
+  lines = [f"Preset `{m['preset']}` on {m['device']} ({m['cpu']}, {m['cpu_count']} cores, threads {m['threads']}), "
+           f"{m['date']}, {m.get('wall_s', 0):.0f} s; load average {m['loadavg_start']} -> {m.get('loadavg_end')}.",
+           f"Command: `{m['command']}`. Versions: jax {v.get('jax')}, torch {v.get('torch')}, torch-lucent "
+           f"{v.get('torch_lucent')} (import stand-ins: {v.get('lucent_import_standins')}), torch threads "
+           f"{v.get('torch_threads')}, JAX devices {v.get('jax_devices')}, default matmul precision "
+           f"{v.get('jax_default_matmul_precision')}.", ""]
+  for name in ("correctness", "matmul_peak", "fwd_grad", "sweep", "efficiency", "profile", "stats"):
+    sec = results.get(name)
+    if isinstance(sec, dict) and "error" in sec:
+      lines += [f"**{name}: failed**: `{sec['error']}`", ""]
+  c = results.get("correctness")
+  if isinstance(c, dict) and "error" not in c:
+    lines += [f"Same function: {c['layer']} at {c['size']} px, max |acts fcjax - Lucent| = "
+              f"{c['acts_max_abs_diff']:.2e} (max |acts| {c['acts_max_abs']:.3g}); cosdot fcjax {c['cosdot_fcjax']:.6g}"
+              f" vs Lucent objective {c['cosdot_lucent']:.6g}.", ""]
+  sw = results.get("sweep")
+  if isinstance(sw, dict) and "error" not in sw:
+    lines += [f"**Sweep throughput** ({sw['layer']}, pair {tuple(sw['pair'])}, canvas {sw['canvas_size']} px -> "
+              f"input {sw['input_size']} px; FFT + decorrelation, standard transforms, Adam 0.05)", "",
+              "| run | angles x seeds (+2 x seeds unit maxima) | steps | wall s | image-steps/s | fcjax f32 speedup |",
+              "|---|---|---|---|---|---|"]
+    for k, r in sw["runs"].items():
+      sp = sw["speedup"].get(k, {}).get("fcjax_float32")
+      extra = " (extrapolated)" if r.get("extrapolated") else ""
+      comp = f", compile {r['compile_s']:.0f} s, {r['timing']}" if "compile_s" in r else ""
+      if len(r.get("rounds_image_steps_per_s", [])) > 1:
+        comp += ", rounds " + "/".join(f"{v:.3g}" for v in r["rounds_image_steps_per_s"])
+      lines.append(f"| {k}{extra}{comp} | {r['n_angles']} x {r['n_seeds']} | {r['steps']} | {r['wall_s']:.1f} | "
+                   f"{r['image_steps_per_s']:.3g} | {_f(sp)} |")
+    if sw.get("lucent_extrapolated_full_s"):
+      lines += ["", "Lucent time for the fcjax run's work, extrapolated per image-step: " + ", ".join(
+          f"{k} {t:.0f} s" for k, t in sw["lucent_extrapolated_full_s"].items())]
+    lines.append("")
+  fg = results.get("fwd_grad")
+  if isinstance(fg, list) and fg:
+    keys = list(fg[0]["median_ms"])
+    lines += ["**Forward + gradient to the input** (median ms per call; ratio = other / fcjax float32)", "",
+              "| layer | size | batch | " + " | ".join(keys) + " | Lucent as run / fcjax | Lucent truncated / fcjax"
+              " | plain PyTorch / fcjax | fcjax GFLOP/s |", "|" + "---|" * (len(keys) + 7)]
+    for r in fg:
+      rv = r["ratio_vs_fcjax"]
+      lines.append(f"| {r['layer']} | {r['size']} | {r['batch']} | " + " | ".join(
+          f"{r['median_ms'][k]:.0f}" for k in keys) + f" | {_f(rv.get('lucent_as_run'))} | "
+          f"{_f(rv.get('lucent_truncated'))} | {_f(rv.get('torch_plain'))} | "
+          f"{_f((r.get('fcjax_flops_per_s') or 0) / 1e9)} |")
+    lines.append("")
+  pk = results.get("matmul_peak")
+  ef = results.get("efficiency")
+  if isinstance(pk, dict) and "error" not in pk:
+    lines.append("**Matmul peak** (measured in this run): " + ", ".join(
+        f"{k} {p['flops_per_s'] / 1e9:.1f} GFLOP/s (n={p['n']})" for k, p in pk.items()))
+    lines.append("")
+  if isinstance(ef, dict) and "error" not in ef:
+    lines += [f"**Hardware efficiency** (XLA cost analysis of one step, {ef['source']}, batch {ef['cost_batch']})", "",
+              "| dtype | GFLOP per image-step | of which model / transforms / render / optimizer | sweep image-steps/s"
+              " | achieved GFLOP/s | fraction of f32 matmul peak |", "|---|---|---|---|---|---|"]
+    for dt, e in ef.items():
+      if not isinstance(e, dict):
+        continue
+      pf = e["parts_flops_per_image"]
+      lines.append(f"| {dt} | {e['flops_per_image_step'] / 1e9:.3g} | " + " / ".join(
+          f"{pf[k] / 1e9:.3g}" for k in ("model", "transform", "render", "optimizer")) +
+          f" | {_f(e['sweep_image_steps_per_s'])} | {_f((e.get('achieved_flops_per_s') or 0) / 1e9)} | "
+          f"{_f(e.get('fraction_of_matmul_peak'))} |")
+    lines.append("")
+  pr = results.get("profile")
+  if isinstance(pr, dict) and "error" not in pr:
+    lines += [f"**Profile of one step** (batch {pr['batch']}, ms per image, each part jitted alone): " + ", ".join(
+        f"{k} {t:.1f}" for k, t in pr["per_image_ms"].items()) + (
+        f"; the sweep spends {pr['sweep_per_image_step_ms']:.1f} ms per image-step (difference to one step: "
+        f"{pr['sweep_overhead_ms']:.1f} ms)" if "sweep_per_image_step_ms" in pr else ""), ""]
+  st = results.get("stats")
+  if isinstance(st, dict) and "error" not in st:
+    flat = {k: v for k, v in st.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    lines += ["**Statistics**: " + ", ".join(f"{k} {_f(v)}" for k, v in flat.items()), ""]
+  return "\n".join(lines)
+
+
+def update_results_md(path: pathlib.Path, text: str, heading: str) -> None:
+  """Replace the generated block for ``heading`` in ``path`` (created if absent); the hand-written rest stays."""
+  begin, end = f"{BEGIN}\n<!-- {heading} -->", f"<!-- /{heading} -->\n{END}"
+  block = f"{begin}\n{text}\n{end}"
+  old = path.read_text() if path.exists() else ""
+  if begin in old and end in old:
+    new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+  else:
+    new = old.rstrip() + ("\n\n" if old else "") + block + "\n"
+  path.write_text(new)
+
+
+def _configure_environment(device: str, threads: int | None) -> None:
+  """Environment that must be set before JAX is imported."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if device == "cpu":
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+  if threads:
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
+                               f"intra_op_parallelism_threads={threads}").strip()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+  parser.add_argument("--quick", action="store_true", help="the < 10 min CPU run (preset 'quick')")
+  parser.add_argument("--preset", choices=sorted(PRESETS), help="settings preset (default: full, or gpu)")
+  parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+  parser.add_argument("--threads", type=int, default=None, help="threads for both sides (default: each library's)")
+  parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results_<device>[_quick].json)")
+  parser.add_argument("--results-md", default=None, help="refresh the generated block of this RESULTS.md")
+  args = parser.parse_args(argv)
+  preset = args.preset or ("quick" if args.quick else ("gpu" if args.device == "gpu" else "full"))
+  _configure_environment(args.device, args.threads)
+  if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+  command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+  results = run(PRESETS[preset], device=args.device, threads=args.threads, command=command.strip())
+  suffix = "" if preset in ("full", "gpu") else f"_{preset}"
+  suffix += f"_threads{args.threads}" if args.threads else ""
+  out = pathlib.Path(args.out or ROOT / "benchmarks" / f"results_{args.device}{suffix}.json")
+  out.write_text(json.dumps(results, indent=1, default=str))
+  text = tables(results)
+  print(text)
+  _log(f"wrote {out}")
+  if args.results_md:
+    heading = f"{args.device} {preset}" + (f" threads={args.threads}" if args.threads else "")
+    update_results_md(pathlib.Path(args.results_md), text, heading)
+    _log(f"updated {args.results_md}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
