@@ -52,13 +52,34 @@ def _load_model_and_params(model_name: str, weights: str | None):
   if model.name == "demo":
     path = weights
     return model, model.load_params(path), path or "demo:shipped"
-  path = weights_lib.resolve(weights or "default")
+  try:
+    path = weights_lib.resolve(weights or "default")
+  except errors.WeightsError as e:
+    if weights:
+      raise
+    raise errors.WeightsError(f"{e}; or try the embedded offline model: --model demo") from None
   return model, model.load_params(str(path)), str(path)
 
 
-def _sweep_config(args) -> Any:
+# The demo model is small (64 px input) and meant to finish in minutes on a laptop CPU: fewer angles, seeds and steps
+# than the paper's 60 x 5 x 512, which stay the defaults for every other model.
+DEMO_SWEEP = dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64)
+
+
+def _sweep_config(args, model) -> Any:
+  """The SweepConfig of a command: paper defaults (or --smoke, or the demo's settings), then --config, then --set.
+
+  A model whose nominal input is not 224 px gets its own input size (and a canvas no larger) unless told otherwise.
+  """
   from fcjax import sweep
-  cfg = sweep.SweepConfig.smoke() if getattr(args, "smoke", False) else sweep.SweepConfig()
+  if getattr(args, "smoke", False):
+    cfg = sweep.SweepConfig.smoke()
+  elif model.name == "demo":
+    cfg = sweep.SweepConfig(**DEMO_SWEEP)
+  else:
+    cfg = sweep.SweepConfig()
+  if model.input_size < cfg.input_size:
+    cfg = cfg.replace(input_size=model.input_size, canvas_size=min(cfg.canvas_size, model.input_size))
   if getattr(args, "config", None):
     try:
       data = json.loads(pathlib.Path(args.config).read_text())
@@ -224,7 +245,7 @@ def cmd_sweep(args) -> int:
   from fcjax import stats, sweep
   model, params, wlabel = _load_model_and_params(args.model, args.weights)
   layer = model.canonical(args.layer)
-  cfg = _sweep_config(args)
+  cfg = _sweep_config(args, model)
   stats_result = None
   if args.stats:
     stats_result = stats.load(args.stats)
@@ -280,7 +301,7 @@ def cmd_figure(args) -> int:
   import matplotlib.pyplot as plt
   from fcjax import measures, plot, result as result_lib, stats, sweep
   model, params, wlabel = _load_model_and_params(args.model, args.weights)
-  cfg = _sweep_config(args)
+  cfg = _sweep_config(args, model)
   layers = [model.canonical(l) for l in args.layers]
   for l in layers:
     model.check_size(l, cfg.input_size)
