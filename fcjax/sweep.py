@@ -120,10 +120,12 @@ class SweepConfig:
   # Random transforms of each step: 'maco' (random crops resized to the model input plus noise, Fel et al.),
   # 'standard' (Lucid's pad/jitter/scale/rotate/jitter, then resize to the input) or 'none' (resize only).
   transforms: str = "maco"
-  # MACO crops: crop side as a fraction of the canvas side (Horama's 25-30%, which assumes a canvas several times
-  # the model input), and crops per step whose objectives are averaged (Horama: 6; 1 keeps a step at one
-  # forward/backward pass per image, like Lucid).
-  crop_fraction: tuple[float, float] = transforms_lib.MACO_CROP_FRACTION
+  # MACO crops: crop side as a fraction of the canvas side, and crops per step whose objectives are averaged.
+  # The sweep measures y on the whole canvas (resized to the model input), so the crops cover most of it; Horama's
+  # 25-30% (fcjax.transforms.MACO_CROP_FRACTION) suits a canvas several times the input and a picture, not a
+  # measurement: on a 128 px canvas its crops are ~35 px blown up to 224, and what they optimise barely moves the
+  # whole image's y. One crop keeps a step at one forward/backward pass per image, like Lucid (Horama uses 6).
+  crop_fraction: tuple[float, float] = (0.8, 1.0)
   n_crops: int = 1
   # Optimiser and learning rate: MACO's reference uses NAdam with lr 1.0 on the phase (Fel et al.; horama).
   # For 'fft' / 'pixel' use Lucid's Adam with lr 0.05 (see SweepConfig.lucid()).
@@ -404,7 +406,7 @@ class _State(NamedTuple):
   """Optimisation state of one image (a batch of them once vmapped)."""
   image: Any   # parameterization pytree
   opt: Any     # Optax state
-  acc: Any     # float32 [H, W] accumulated |d loss / d image| (shape [0] when off)
+  acc: Any     # float32 [H, W] accumulated |d loss / d image| (a scalar 0 when off)
 
 
 class _Parts(NamedTuple):
@@ -470,7 +472,7 @@ def _init_one(prog: _Program, base_key, entry: _Entries) -> _State:
   parts = _parts(prog)
   key = jax.random.fold_in(_seed_key(base_key, prog.phase, entry.seed), 0)
   image = parts.param.init(key)
-  acc = jnp.zeros((prog.canvas_size, prog.canvas_size) if prog.transparency else (0,), jnp.float32)
+  acc = jnp.zeros((prog.canvas_size, prog.canvas_size) if prog.transparency else (), jnp.float32)
   return _State(image, parts.optimizer.init(image), acc)
 
 
