@@ -84,7 +84,7 @@ def test_config_refuses_invalid_values(changes, match):
 TOYS = (toys.line(a=2.0), toys.disc(r=1.5), toys.square(b1=1.0, b2=0.5), toys.diamond(c=1.0))
 TOY_CONFIG = sweep.SweepConfig(param="pixel", transforms="none", canvas_size=toys.SIZE, input_size=toys.SIZE,
                                optimizer="adam", learning_rate=0.1, steps=200, block_steps=50, n_angles=60, n_seeds=3,
-                               relu="plain")
+                               relu="plain", transparency=True)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +181,17 @@ def test_toy_result_history_and_images(toy_result):
   feats = np.asarray(comb.f(comb.params, r.images[0, :, 0].astype(np.float32) / 255))
   np.testing.assert_allclose(feats[:, :2], r.y[0, :, 0], atol=0.02)
   assert r.model == "function" and r.layer is None and r.meta["objective"] == "exact"
+
+
+def test_toy_transparency_and_save_load(toy_result, tmp_path):
+  t = toy_result.transparency
+  assert t.shape == (4, 60, 3, toys.SIZE, toys.SIZE) and t.dtype == np.float32
+  # Every pixel enters the line toy's mean, so every pixel got gradient; the sum over 200 steps is finite.
+  assert np.all(np.isfinite(t)) and np.all(t[0] > 0)
+  loaded = SweepResult.load(toy_result.save(tmp_path / "r"))
+  for k in ("pairs", "thetas", "scales", "y", "c", "images", "history", "transparency"):
+    np.testing.assert_array_equal(getattr(loaded, k), getattr(toy_result, k), err_msg=k)
+  assert sweep.SweepConfig.from_dict(loaded.config) == TOY_CONFIG
 
 
 # -------------------------------------------------------------------------------------------------- InceptionV1
@@ -323,11 +334,12 @@ def test_inception_stop_and_resume_equals_uninterrupted(base, inception, tmp_pat
     sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[PAIR], resume_dir=tmp_path, callback=stop_in_phase_two)
   assert seen == [(1, 1), (1, 2), (1, 3), (2, 1)]
   seen.clear()
-  resumed = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[PAIR], resume_dir=tmp_path,
+  resumed = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[PAIR], resume_dir=tmp_path, progress=True,
                       callback=lambda info: seen.append((info["phase"], info["block"])))
   assert seen == [(2, 2), (2, 3)]  # only the remaining blocks ran
   assert resumed.meta["resumed_from"] == {"phase": 2, "block": 1}
   _assert_same(base[0], resumed, exact=True)
+  assert base[0].transparency is None and resumed.transparency is None
   assert sweep.cache_info()["compiles"] == before
   # A finished resume directory returns the same result without running anything.
   seen.clear()
@@ -397,6 +409,13 @@ def test_make_features_reads_the_centre_neuron(inception):
   np.testing.assert_allclose(y, np.asarray(acts)[:, h // 2, w // 2][:, [5, 1]], rtol=1e-6)
   y = sweep.make_features(model, LAYER, "channel")(params, images, jnp.asarray([0]))
   np.testing.assert_allclose(y[:, 0], np.asarray(acts)[..., 0].mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_scales_guard_nonpositive_maxima():
+  best = np.array([[2.0, -0.5], [0.0, 3.0]], np.float32)
+  scales, guarded = sweep._guard_scales(best)
+  np.testing.assert_array_equal(scales, [[2.0, 0.5], [1.0, 3.0]])
+  assert guarded == [[0, 1], [1, 0]]
 
 
 def test_redirected_relu_gradient():
