@@ -11,9 +11,10 @@ Visualization"; SPEC §5) in two phases:
 Each phase is one compiled program. The optimisation of ONE image (render -> random transforms with the image's own
 key -> features -> objective -> Optax update) is written for a single image, run for ``block_steps`` steps with
 ``lax.scan``, and ``vmap``-ped over a flat batch axis that enumerates (pair, angle, seed) (phase 2) or
-(pair, unit, seed) (phase 1). Unit indices, angles, scales and the seed are traced arguments: a new pair of the same
-layer, or another seed, reuses the compiled program. The program is compiled once per (settings, batch shape,
-device mesh) and cached for the life of the process (:func:`cache_info`).
+(pair, unit, seed) (phase 1). Unit indices, angles, scales, the seed, the learning rate and the step count are
+traced arguments: a new pair of the same layer, another seed or learning rate reuses the compiled program. Each
+program is compiled once per (settings, batch shape, device mesh) and cached for the life of the process
+(:func:`cache_info`).
 
 Keys: ``key(config.seed)`` -> ``fold_in(phase)`` -> ``fold_in(seed index)``; the initial image uses
 ``fold_in(., 0)`` and step t's transforms use ``fold_in(fold_in(., 1), t)``. Keys therefore depend on the seed index
@@ -90,7 +91,8 @@ _CACHE_SIZE = 32  # compiled programs (and their parts) kept per process
 class SweepConfig:
   """Settings of a sweep. Defaults are the paper's where it states them, else the reference it cites.
 
-  Everything here is static (it selects or shapes the compiled program) except ``seed`` and ``chunk_size``.
+  ``seed``, ``learning_rate``, ``redirect_steps`` and ``steps`` are traced: changing them reuses the compiled
+  programs. ``n_angles``, ``n_seeds`` and ``chunk_size`` set the batch shape; the rest selects the program.
   """
 
   # Unit readout: 'neuron' = the channel at the spatial centre (Lucid's neuron objective, which the paper's
@@ -217,9 +219,10 @@ class SweepConfig:
 
   def replace(self, **changes) -> "SweepConfig":
     """A copy with ``changes`` applied (validated)."""
-    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+    names = [f.name for f in dataclasses.fields(self)]
+    unknown = sorted(set(changes) - set(names))
     if unknown:
-      raise errors.FcjaxError(f"SweepConfig has no field(s) {unknown}; fields: {[f.name for f in dataclasses.fields(self)]}")
+      raise errors.FcjaxError(f"SweepConfig has no field(s) {unknown}; fields: {names}")
     return dataclasses.replace(self, **changes)
 
   def to_dict(self) -> dict:
@@ -369,7 +372,6 @@ class _Program:
   readout: Any
   dtype: str
   relu: str
-  redirect_steps: int
   param: str
   spectrum: str | None
   transforms: str
@@ -380,17 +382,16 @@ class _Program:
   p: float
   floor: float | None
   optimizer: str
-  learning_rate: float
   block_steps: int
   transparency: bool
 
   @classmethod
   def of(cls, phase: int, source, layer, cfg: SweepConfig) -> "_Program":
     return cls(phase=phase, source=_Ident(source), layer=layer, readout=cfg.readout, dtype=cfg.dtype, relu=cfg.relu,
-               redirect_steps=cfg.redirect_steps, param=cfg.param, spectrum=cfg.spectrum, transforms=cfg.transforms,
+               param=cfg.param, spectrum=cfg.spectrum, transforms=cfg.transforms,
                crop_fraction=tuple(float(v) for v in cfg.crop_fraction), n_crops=cfg.n_crops,
                canvas_size=cfg.canvas_size, input_size=cfg.input_size, p=cfg.p, floor=cfg.floor,
-               optimizer=cfg.optimizer, learning_rate=float(cfg.learning_rate),
+               optimizer=cfg.optimizer,
                block_steps=min(cfg.block_steps, cfg.steps), transparency=cfg.transparency and phase == 2)
 
 
@@ -453,7 +454,9 @@ def _build_parts(prog: _Program) -> _Parts:
     features = _model_features(src, prog.layer, prog.readout, prog.dtype)
   else:
     features = _function_features(src)
-  return _Parts(param, transform, view, features, _OPTIMIZERS[prog.optimizer](prog.learning_rate))
+  # The learning rate lives in the optimiser state (inject_hyperparams), so changing it does not recompile.
+  optimizer = optax.inject_hyperparams(_OPTIMIZERS[prog.optimizer])(learning_rate=1.0)
+  return _Parts(param, transform, view, features, optimizer)
 
 
 def _seed_key(base_key, phase: int, seed):
@@ -468,12 +471,20 @@ def _objective(prog: _Program, y, entry: _Entries):
   return objectives.cosdot(ys, entry.theta, prog.p, floor=prog.floor)
 
 
-def _init_one(prog: _Program, base_key, entry: _Entries) -> _State:
+class _Hyper(NamedTuple):
+  """Numbers of the config that are traced (replicated scalars): changing them does not recompile."""
+  learning_rate: Any  # float32
+  redirect_steps: Any  # int32
+  total_steps: Any  # int32
+
+
+def _init_one(prog: _Program, base_key, hyper: _Hyper, entry: _Entries) -> _State:
   parts = _parts(prog)
   key = jax.random.fold_in(_seed_key(base_key, prog.phase, entry.seed), 0)
   image = parts.param.init(key)
+  opt = optax.inject_hyperparams(_OPTIMIZERS[prog.optimizer])(learning_rate=hyper.learning_rate).init(image)
   acc = jnp.zeros((prog.canvas_size, prog.canvas_size) if prog.transparency else (), jnp.float32)
-  return _State(image, parts.optimizer.init(image), acc)
+  return _State(image, opt, acc)
 
 
 def _evaluate_one(prog: _Program, parts: _Parts, model_params, entry: _Entries, state: _State):
@@ -483,19 +494,19 @@ def _evaluate_one(prog: _Program, parts: _Parts, model_params, entry: _Entries, 
   return y, _objective(prog, y, entry)
 
 
-def _block_one(prog: _Program, model_params, base_key, entry: _Entries, state: _State, step0, total_steps):
+def _block_one(prog: _Program, model_params, base_key, hyper: _Hyper, entry: _Entries, state: _State, step0):
   """``block_steps`` optimisation steps of ONE image, then its y and C. vmapped over the flat batch axis.
 
   The first block (``step0 == 0``) starts from the image's initial state instead of ``state`` (a placeholder then), so
   that initialisation lives in the same compiled program as the optimisation.
   """
   parts = _parts(prog)
-  state = jax.lax.cond(step0 == 0, lambda s: _init_one(prog, base_key, entry), lambda s: s, state)
+  state = jax.lax.cond(step0 == 0, lambda s: _init_one(prog, base_key, hyper, entry), lambda s: s, state)
   step_key = jax.random.fold_in(_seed_key(base_key, prog.phase, entry.seed), 1)
 
   def step(state: _State, t):
     key = jax.random.fold_in(step_key, t)
-    relu = redirected_relu(t < prog.redirect_steps) if prog.relu == "redirected" else jax.nn.relu
+    relu = redirected_relu(t < hyper.redirect_steps) if prog.relu == "redirected" else jax.nn.relu
     image, render_vjp = jax.vjp(parts.param.render, state.image)
 
     def loss(img):
@@ -515,7 +526,7 @@ def _block_one(prog: _Program, model_params, base_key, entry: _Entries, state: _
       acc = acc + jnp.mean(jnp.abs(g_img), axis=-1)
     new = _State(new_image, opt, acc)
     # Steps past the requested count (last block only) are computed but not applied.
-    keep = t < total_steps
+    keep = t < hyper.total_steps
     return jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, state), None
 
   state, _ = jax.lax.scan(step, state, step0 + jnp.arange(prog.block_steps, dtype=jnp.int32))
@@ -523,22 +534,22 @@ def _block_one(prog: _Program, model_params, base_key, entry: _Entries, state: _
   return state, y, c
 
 
-def _init_shapes(prog, base_key, entries):
-  return jax.eval_shape(jax.vmap(functools.partial(_init_one, prog), in_axes=(None, 0)), base_key, entries)
+def _init_shapes(prog, base_key, hyper, entries):
+  return jax.eval_shape(jax.vmap(functools.partial(_init_one, prog), in_axes=(None, None, 0)), base_key, hyper,
+                        entries)
 
 
 _B, _R = jax.sharding.PartitionSpec("batch"), jax.sharding.PartitionSpec()
 
 
-def _block_impl(prog, mesh, model_params, base_key, entries, state, step0, total_steps):
+def _block_impl(prog, mesh, model_params, base_key, hyper, entries, state, step0):
   # shard_map: every device runs the single-device program on its slice of the batch (images are independent: no
   # communication, and nothing for the SPMD partitioner to rewrite; partitioning MACO's irfft2 automatically hits an
   # XLA:CPU FFT layout check). check_vma=False: the initial optimiser state does not vary over the batch axis while
   # the carried one does, and no collective depends on the distinction.
-  per_device = jax.vmap(functools.partial(_block_one, prog), in_axes=(None, None, 0, 0, None, None))
-  return jax.shard_map(per_device, mesh=mesh, in_specs=(_R, _R, _B, _B, _R, _R), out_specs=(_B, _B, _B),
-                       check_vma=False)(
-      model_params, base_key, entries, state, step0, total_steps)
+  per_device = jax.vmap(functools.partial(_block_one, prog), in_axes=(None, None, None, 0, 0, None))
+  return jax.shard_map(per_device, mesh=mesh, in_specs=(_R, _R, _R, _B, _B, _R), out_specs=(_B, _B, _B),
+                       check_vma=False)(model_params, base_key, hyper, entries, state, step0)
 
 
 def _render_impl(prog, mesh, state):
@@ -823,7 +834,8 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   dev_params = jax.tree.map(lambda x: _put(_to_host(x) if isinstance(x, jax.Array) else x, replicated), params)
   base_key = jax.device_put(jax.random.key(config.seed), replicated)
-  total = jax.device_put(jnp.int32(config.steps), replicated)
+  hyper = jax.device_put(_Hyper(jnp.float32(config.learning_rate), jnp.int32(config.redirect_steps),
+                                jnp.int32(config.steps)), replicated)
 
   bar = None
   if progress and jax.process_index() == 0:
@@ -836,7 +848,7 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
     n = len(entries.seed)
     lay = _Layout(n, config.chunk_size, mesh)
     ent_chunks = lay.split(entries)
-    template = _init_shapes(prog, base_key, entries)  # [n, ...] leaves
+    template = _init_shapes(prog, base_key, hyper, entries)  # [n, ...] leaves
     if resume is None:
       # Placeholders: the first block initialises every image itself.
       states = lay.split(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), template))
@@ -853,9 +865,9 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
     for b in range(done, n_blocks):
       step0 = jax.device_put(jnp.int32(b * prog.block_steps), replicated)
       if block is None:
-        block = _compiled("block", _block_impl, prog, mesh, (dev_params, base_key, ent_chunks[0], states[0], step0, total),
-                          (lay.batch, lay.batch, lay.batch))
-      outs = [block(dev_params, base_key, e, s, step0, total) for e, s in zip(ent_chunks, states)]
+        args = (dev_params, base_key, hyper, ent_chunks[0], states[0], step0)
+        block = _compiled("block", _block_impl, prog, mesh, args, (lay.batch, lay.batch, lay.batch))
+      outs = [block(dev_params, base_key, hyper, e, s, step0) for e, s in zip(ent_chunks, states)]
       states = [o[0] for o in outs]
       y, c = lay.join([o[1] for o in outs]), lay.join([o[2] for o in outs])
       history[:, b] = c

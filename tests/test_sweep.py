@@ -274,6 +274,9 @@ def test_inception_same_seed_is_bitwise_identical_and_does_not_recompile(base, i
   assert again.meta["compiles"] == 0
   other_seed = sweep.run(model, params, INC_CONFIG.replace(seed=1), layer=LAYER, pairs=[PAIR])
   assert not np.array_equal(other_seed.y, base[0].y)  # the seed is traced, and it matters
+  other_lr = sweep.run(model, params, INC_CONFIG.replace(learning_rate=0.5, redirect_steps=4), layer=LAYER,
+                       pairs=[PAIR])
+  assert not np.array_equal(other_lr.y, base[0].y)  # so are the learning rate and the redirect steps
   assert sweep.cache_info()["compiles"] == before["compiles"]
 
 

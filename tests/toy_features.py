@@ -6,7 +6,7 @@ by images in [0, 1] is, exactly:
 
 * :func:`line` -- the paper's "pointy/rounded" pair ``[a·ū, -a·ū]`` (ū = mean of u): the segment from (-a, a) to
   (a, -a). No image is both pointy and rounded.
-* :func:`disc` -- ``r · (q1·z, q2·z)`` with ``z = u / max(1, |u|)`` (u flattened, so |z| <= 1) and q1, q2 orthonormal:
+* :func:`disc` -- ``r · (q1·z, q2·z)`` with ``z = u / max(1, |u|)`` (u flattened, so |z| <= 1), q1, q2 orthonormal:
   the closed disc of radius r (the cube [-1, 1]^D contains the unit ball, whose projection is the unit disc).
 * :func:`square` -- ``(b1 · mean u over the top half, b2 · mean u over the bottom half)``: the box [-b1, b1] x
   [-b2, b2] (two independent bounded features).
