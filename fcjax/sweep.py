@@ -577,15 +577,19 @@ def _signature(args) -> tuple:
   return treedef, tuple((tuple(x.shape), str(x.dtype), getattr(x, "sharding", None)) for x in leaves)
 
 
-def _compiled(name: str, impl: Callable, prog: _Program, mesh, args: tuple, out_shardings) -> Callable:
-  """The compiled ``impl(prog, mesh, *args)`` for these argument shapes and shardings (compiled once, then cached)."""
+def _compiled(name: str, impl: Callable, prog: _Program, mesh, args: tuple, out_shardings, donate=()) -> Callable:
+  """The compiled ``impl(prog, mesh, *args)`` for these argument shapes and shardings (compiled once, then cached).
+
+  ``donate``: positions in ``args`` whose buffers the program may reuse for its outputs (the optimisation state).
+  """
   key = (name, prog, mesh, _signature(args))
   fn = _COMPILED.get(key)
   if fn is not None:
     _COMPILED.move_to_end(key)
     return fn
   t0 = time.perf_counter()
-  fn = jax.jit(functools.partial(impl, prog, mesh), out_shardings=out_shardings).lower(*args).compile()
+  fn = jax.jit(functools.partial(impl, prog, mesh), out_shardings=out_shardings, donate_argnums=donate)
+  fn = fn.lower(*args).compile()
   _STATS["compile_seconds"] += time.perf_counter() - t0
   _STATS["compiles"] += 1
   _STATS["block_compiles"] += name == "block"
@@ -866,7 +870,7 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
       step0 = jax.device_put(jnp.int32(b * prog.block_steps), replicated)
       if block is None:
         args = (dev_params, base_key, hyper, ent_chunks[0], states[0], step0)
-        block = _compiled("block", _block_impl, prog, mesh, args, (lay.batch, lay.batch, lay.batch))
+        block = _compiled("block", _block_impl, prog, mesh, args, (lay.batch, lay.batch, lay.batch), donate=(4,))
       outs = [block(dev_params, base_key, hyper, e, s, step0) for e, s in zip(ent_chunks, states)]
       states = [o[0] for o in outs]
       y, c = lay.join([o[1] for o in outs]), lay.join([o[2] for o in outs])
