@@ -49,7 +49,7 @@ def workdir(tmp_path_factory, sample_images_dir):
   d = tmp_path_factory.mktemp("cli")
   params = inception_v1.init_params(jax.random.key(7))
   lucent_pth.save(params, d / "inception5h.pth")
-  os.symlink(sample_images_dir.parent, d / "images")  # folder:images -> images/train/<synset>/*.JPEG
+  os.symlink(sample_images_dir, d / "images")  # folder:images -> images/train/<synset>/*.JPEG
   return d
 
 
