@@ -8,7 +8,7 @@ Visualization"; SPEC §5) in two phases:
 2. *Combinations.* For ``n_angles`` angles θ evenly spaced on [0, 2π) and every seed, an image is optimised for
    ``cosdot((y_i / s_i, y_j / s_j), θ; p)``. θ lives in the scaled space.
 
-Each phase is one compiled program. The optimisation of ONE image (render -> random transforms with the image's own
+Each phase is one compiled program (plus a small one that renders the final images to uint8). The optimisation of ONE image (render -> random transforms with the image's own
 key -> features -> objective -> Optax update) is written for a single image, run for ``block_steps`` steps with
 ``lax.scan``, and ``vmap``-ped over a flat batch axis that enumerates (pair, angle, seed) (phase 2) or
 (pair, unit, seed) (phase 1). Unit indices, angles, scales, the seed, the learning rate and the step count are
@@ -18,8 +18,9 @@ program is compiled once per (settings, batch shape, device mesh) and cached for
 
 Keys: ``key(config.seed)`` -> ``fold_in(phase)`` -> ``fold_in(seed index)``; the initial image uses
 ``fold_in(., 0)`` and step t's transforms use ``fold_in(fold_in(., 1), t)``. Keys therefore depend on the seed index
-and the step only -- not on the position in the batch, the chunk or the device -- so chunking, sharding and resuming
-change nothing. Seed s starts from the same noise image and sees the same transforms at every angle and pair, so the
+and the step only -- not on the position in the batch, the chunk or the device -- so chunking and sharding make the
+same random draws, and their results agree to float rounding (XLA:CPU picks kernels by batch size: ~1e-5 relative
+after a dozen steps); a resumed run is bitwise identical. Seed s starts from the same noise image and sees the same transforms at every angle and pair, so the
 difference between angles comes from the objective alone.
 
 Long runs: the step loop runs as a compiled block of ``block_steps`` steps called ``ceil(steps / block_steps)``
@@ -37,9 +38,10 @@ script on every host after ``jax.distributed.initialize()`` (arguments from the 
 docs on multi-process use); ``jax.devices()`` then lists every host's devices, :func:`run` builds the mesh over all
 of them, places inputs with ``jax.make_array_from_callback`` and gathers outputs with
 ``multihost_utils.process_allgather``, so every process returns the full :class:`SweepResult`. ``resume_dir`` must
-then be on a file system all hosts share (orbax coordinates the writes). There is no scheduler of our own.
+then be on a file system all hosts share. There is no scheduler of our own. (Multi-host use is untested here.)
 
-Example (about 30 s on a laptop CPU at these settings)::
+Example (about 30 s on a 2-core CPU the first time, mostly compilation; about 7 s when repeated in the same
+process)::
 
     import jax, fcjax
     from fcjax import sweep
@@ -110,8 +112,8 @@ class SweepConfig:
   # Optimisation steps per image in each phase: Lucid's/Lucent's render default of 512 (the paper gives no count;
   # MACO's reference runs 256-1000).
   steps: int = 512
-  # Steps per compiled block. Between blocks: history of C, progress, checkpoint. 64 gives 8 blocks at 512 steps
-  # (a checkpoint every few minutes on an accelerator) at negligible overhead.
+  # Steps per compiled block. Between blocks: history of C, progress, checkpoint. 64 gives 8 history points and
+  # checkpoints per phase at 512 steps; a block boundary costs one evaluation of y per image.
   block_steps: int = 64
   # Image parameterization: 'maco' (phase-only, fixed natural magnitude spectrum; the paper optimises "augmented with
   # additional feature visualization tricks (Fel et al., 2023)", i.e. MACO), 'fft' (Lucid's decorrelated FFT image)
@@ -141,8 +143,8 @@ class SweepConfig:
   # no gradient passes any ReLU for an image, let through the part that pushes negative inputs up).
   relu: str = "redirected"
   redirect_steps: int = 16
-  # Images optimised at once (None = all). Only memory changes: results are identical. About 67 MB per 224 px image
-  # in float32 for InceptionV1, so e.g. 64 on a 24 GB card.
+  # Images optimised at once (None = all). Only memory changes (results agree to float rounding). About 67 MB per
+  # 224 px image in float32 for InceptionV1 (issue 3's measurement), so e.g. 64 on a 24 GB card.
   chunk_size: int | None = None
   # Compute dtype of the model: 'float32' (reference) or 'bfloat16' (accelerators; C is still computed in float32).
   dtype: str = "float32"
@@ -807,7 +809,10 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
       each image at the end of the block); raising from it stops the run, which ``resume_dir`` can then continue.
 
   Returns:
-    :class:`~fcjax.result.SweepResult` (images are the canvas, ``canvas_size`` px).
+    :class:`~fcjax.result.SweepResult` (images are the canvas, ``canvas_size`` px). y and C are measured on the final
+    canvas resized to the model input, without random transforms. A unit whose phase-1 maximum is <= 0 (it cannot
+    be driven positive) gets the scale |maximum|, or 1 if that is 0; such units are listed in
+    ``meta['scale_guarded']`` as [pair, slot] indices.
 
   Raises:
     FcjaxError (and subclasses) for bad input, before anything is compiled.
