@@ -8,6 +8,7 @@ devices and resume. Compiled programs are shared through module-scoped fixtures 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 import toy_features as toys
-from fcjax import errors, objectives, param, sweep, transforms
+from fcjax import errors, param, sweep
 from fcjax.result import SweepResult
 
 P4 = 4
@@ -280,26 +281,28 @@ def test_inception_same_seed_is_bitwise_identical_and_does_not_recompile(base, i
   assert sweep.cache_info()["compiles"] == before["compiles"]
 
 
-def test_inception_other_pair_does_not_recompile(base, inception):
-  model, params = inception
-  compiled = []  # XLA compilations of sweep programs, seen by JAX's own monitoring (independent of cache_info)
+@contextlib.contextmanager
+def _xla_compiles():
+  """Names of the sweep programs XLA compiles inside the block, seen by JAX's own monitoring (not cache_info)."""
+  seen = []
 
   def listen(event, duration, **kw):
     if event == "/jax/core/compile/backend_compile_duration" and "_impl" in str(kw.get("fun_name")):
-      compiled.append(kw["fun_name"])
+      seen.append(kw["fun_name"])
 
   jax.monitoring.register_event_duration_secs_listener(listen)
-  before = sweep.cache_info()["compiles"]
   try:
-    other = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[(10, 2)])
-    n_other = len(compiled)
-    # Positive control: 5 angles x 2 seeds = 10 images, padded to 12 on 4 devices (3 angles: 6 -> 8), a new batch
-    # shape for phase 2 only: its block and render programs compile, phase 1's are reused.
-    other_size = sweep.run(model, params, INC_CONFIG.replace(n_angles=5), layer=LAYER, pairs=[(10, 2)])
+    yield seen
   finally:
     jax.monitoring.unregister_event_duration_listener(listen)
-  assert n_other == 0 and other.meta["compiles"] == 0, compiled
-  assert sweep.cache_info()["compiles"] - before == len(compiled) == other_size.meta["compiles"] == 2, compiled
+
+
+def test_inception_other_pair_does_not_recompile(base, inception):
+  model, params = inception
+  before = sweep.cache_info()["compiles"]
+  with _xla_compiles() as compiled:
+    other = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[(10, 2)])
+  assert compiled == [] and other.meta["compiles"] == 0 and sweep.cache_info()["compiles"] == before
   np.testing.assert_array_equal(other.pairs, [[10, 2]])
   assert not np.array_equal(other.y, base[0].y)
 
@@ -307,9 +310,12 @@ def test_inception_other_pair_does_not_recompile(base, inception):
 def test_inception_chunked_equals_unchunked(base, inception):
   model, params = inception
   before = sweep.cache_info()["block_compiles"]
-  # Phase 2 has 6 images: chunks of 4 (4 devices x 1), the second one padded; phase 1 (4 images) is one chunk.
-  chunked = sweep.run(model, params, INC_CONFIG.replace(chunk_size=4), layer=LAYER, pairs=[PAIR])
-  assert sweep.cache_info()["block_compiles"] - before == 1  # one new program shape (phase 2), none per chunk
+  # Phase 2 has 6 images: chunks of 4 (4 devices x 1), the second one padded; phase 1 (4 images) is one chunk, the
+  # same shape as unchunked. So exactly one new block program (and its render program), none per chunk.
+  with _xla_compiles() as compiled:
+    chunked = sweep.run(model, params, INC_CONFIG.replace(chunk_size=4), layer=LAYER, pairs=[PAIR])
+  assert sweep.cache_info()["block_compiles"] - before == 1
+  assert len(compiled) == chunked.meta["compiles"] == 2, compiled  # the positive control of the listener
   _assert_same(base[0], chunked, exact=False)
 
 
