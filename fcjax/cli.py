@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from fcjax import errors
 
 PICKS = ("highest", "lowest", "zero")
+CLOUD_POINTS = 1000  # natural-image activation vectors kept for the grey cloud of each plot
 FORMATS = ("png", "pdf", "svg")
 
 
@@ -197,7 +198,8 @@ def _run_stats(model, params, weights_label, dataset: str, layers, *, readout, s
     model.check_size(l, size)
   state = out.with_name(out.name + ".state")
   result = stats.compute(model, params, source, layers, readout=readout, input_size=size, batch_size=batch_size,
-                         n_samples=n, state_path=str(state), progress=True, max_images=n,
+                         n_samples=min(n, CLOUD_POINTS) if n else CLOUD_POINTS, state_path=str(state), progress=True,
+                         max_images=n,
                          weights_label=weights_label)
   result.save(str(out))
   if state.exists():
