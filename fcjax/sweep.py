@@ -20,7 +20,10 @@ Keys: ``key(config.seed)`` -> ``fold_in(phase)`` -> ``fold_in(seed index)``; the
 ``fold_in(., 0)`` and step t's transforms use ``fold_in(fold_in(., 1), t)``. Keys therefore depend on the seed index
 and the step only -- not on the position in the batch, the chunk or the device -- so chunking and sharding make the
 same random draws, and their results agree to float rounding (XLA:CPU picks kernels by batch size: ~1e-5 relative
-after a dozen steps); a resumed run is bitwise identical. Seed s starts from the same noise image and sees the same transforms at every angle and pair, so the
+after a dozen steps); a resumed run is bitwise identical. On GPUs XLA's default kernels are not deterministic (two
+identical runs on an H200 gave scales 12% apart after 32 steps: the optimisation amplifies rounding); set
+``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before JAX starts for repeatable runs and exact resumes (then two runs
+were bitwise equal). Seed s starts from the same noise image and sees the same transforms at every angle and pair, so the
 difference between angles comes from the objective alone.
 
 Long runs: the step loop runs as a compiled block of ``block_steps`` steps called ``ceil(steps / block_steps)``
@@ -143,8 +146,9 @@ class SweepConfig:
   # no gradient passes any ReLU for an image, let through the part that pushes negative inputs up).
   relu: str = "redirected"
   redirect_steps: int = 16
-  # Images optimised at once (None = all). Only memory changes (results agree to float rounding). About 67 MB per
-  # 224 px image in float32 for InceptionV1 (issue 3's measurement), so e.g. 64 on a 24 GB card.
+  # Images optimised at once (None = all). Only memory changes (results agree to float rounding). Issue 3 measured
+  # ~67 MB per 224 px image in float32 for InceptionV1; here 300 images (60 x 5) at mixed4a_pre_relu peaked at
+  # 7.4 GB on an H200 (~25 MB each). Deeper layers need more: set it when a full batch does not fit.
   chunk_size: int | None = None
   # Compute dtype of the model: 'float32' (reference) or 'bfloat16' (accelerators; C is still computed in float32).
   dtype: str = "float32"
