@@ -96,7 +96,7 @@ PRESETS: dict[str, Settings] = {
                     lucent_batched=(60, 5, 8),
                     fwd_grad=(("mixed4a_pre_relu", 224, 1), ("mixed4a_pre_relu", 224, 32),
                               ("mixed4a_pre_relu", 224, 128)),
-                    repeats=5, cost_batch=8, compiled_cost=True, profile=True, matmul_n=8192, quick_stats=False),
+                    repeats=5, cost_batch=8, compiled_cost=True, profile=True, matmul_n=8192),
 }
 
 
@@ -284,6 +284,9 @@ def sweep(ctx: Context) -> dict:
     r = ls.sweep(ctx.model_t, n_angles=a, n_seeds=se, steps=st, batched=batched, truncate=truncate, **common)
     r.update(n_angles=a, n_seeds=se, steps=st, extrapolated=spec is not None)
     all_runs.setdefault(key, []).append(r)
+    if ctx.device == "gpu":
+      import torch
+      torch.cuda.empty_cache()  # give the memory back for the fcjax sweep
     _log(f"  {key}: {r['image_steps']} image-steps in {r['wall_s']:.1f} s = {r['image_steps_per_s']:.3f}/s")
 
   def fcjax(dtype):
@@ -534,6 +537,8 @@ def _configure_environment(device: str, threads: int | None) -> None:
   if device == "cpu":
     os.environ["JAX_PLATFORMS"] = "cpu"
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+  else:  # JAX and PyTorch share the accelerator: JAX must not take 75 % of its memory up front
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
   if threads:
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
@@ -549,7 +554,16 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--threads", type=int, default=None, help="threads for both sides (default: each library's)")
   parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results_<device>[_quick].json)")
   parser.add_argument("--results-md", default=None, help="refresh the generated block of this RESULTS.md")
+  parser.add_argument("--from-json", default=None, help="do not measure: print (and with --results-md write) the "
+                      "tables of a results JSON written earlier")
   args = parser.parse_args(argv)
+  if args.from_json:
+    results = json.loads(pathlib.Path(args.from_json).read_text())
+    text = tables(results)
+    print(text)
+    if args.results_md:
+      update_results_md(pathlib.Path(args.results_md), text, _heading(results["meta"]))
+    return 0
   preset = args.preset or ("quick" if args.quick else ("gpu" if args.device == "gpu" else "full"))
   _configure_environment(args.device, args.threads)
   if str(ROOT) not in sys.path:
@@ -564,10 +578,15 @@ def main(argv: list[str] | None = None) -> int:
   print(text)
   _log(f"wrote {out}")
   if args.results_md:
-    heading = f"{args.device} {preset}" + (f" threads={args.threads}" if args.threads else "")
-    update_results_md(pathlib.Path(args.results_md), text, heading)
+    update_results_md(pathlib.Path(args.results_md), text, _heading(results["meta"]))
     _log(f"updated {args.results_md}")
   return 0
+
+
+def _heading(meta: dict) -> str:
+  """The name of a run's generated block in RESULTS.md: device, preset, threads."""
+  threads = meta.get("threads")
+  return f"{meta['device']} {meta['preset']}" + (f" threads={threads}" if threads not in (None, "default") else "")
 
 
 if __name__ == "__main__":
