@@ -8,13 +8,13 @@ Visualization"; SPEC §5) in two phases:
 2. *Combinations.* For ``n_angles`` angles θ evenly spaced on [0, 2π) and every seed, an image is optimised for
    ``cosdot((y_i / s_i, y_j / s_j), θ; p)``. θ lives in the scaled space.
 
-Each phase is one compiled program (plus a small one that renders the final images to uint8). The optimisation of ONE image (render -> random transforms with the image's own
-key -> features -> objective -> Optax update) is written for a single image, run for ``block_steps`` steps with
-``lax.scan``, and ``vmap``-ped over a flat batch axis that enumerates (pair, angle, seed) (phase 2) or
-(pair, unit, seed) (phase 1). Unit indices, angles, scales, the seed, the learning rate and the step count are
-traced arguments: a new pair of the same layer, another seed or learning rate reuses the compiled program. Each
-program is compiled once per (settings, batch shape, device mesh) and cached for the life of the process
-(:func:`cache_info`).
+Each phase is one compiled program (plus a small one that renders the final images to uint8). The optimisation of
+ONE image (render -> random transforms with the image's own key -> features -> objective -> Optax update) is written
+for a single image, run for ``block_steps`` steps with ``lax.scan``, and ``vmap``-ped over a flat batch axis that
+enumerates (pair, angle, seed) (phase 2) or (pair, unit, seed) (phase 1). Unit indices, angles, scales, the seed,
+the learning rate and the step count are traced arguments: a new pair of the same layer, another seed or learning
+rate reuses the compiled program. Each program is compiled once per (settings, batch shape, device mesh) and cached
+for the life of the process (:func:`cache_info`).
 
 Keys: ``key(config.seed)`` -> ``fold_in(phase)`` -> ``fold_in(seed index)``; the initial image uses
 ``fold_in(., 0)`` and step t's transforms use ``fold_in(fold_in(., 1), t)``. Keys therefore depend on the seed index
@@ -23,8 +23,8 @@ same random draws, and their results agree to float rounding (XLA:CPU picks kern
 after a dozen steps); a resumed run is bitwise identical. On GPUs XLA's default kernels are not deterministic (two
 identical runs on an H200 gave scales 12% apart after 32 steps: the optimisation amplifies rounding); set
 ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before JAX starts for repeatable runs and exact resumes (then two runs
-were bitwise equal). Seed s starts from the same noise image and sees the same transforms at every angle and pair, so the
-difference between angles comes from the objective alone.
+were bitwise equal). Seed s starts from the same noise image and sees the same transforms at every angle and pair,
+so the difference between angles comes from the objective alone.
 
 Long runs: the step loop runs as a compiled block of ``block_steps`` steps called ``ceil(steps / block_steps)``
 times (steps past ``steps`` in the last block are computed but not applied). Between blocks C is recorded (the
