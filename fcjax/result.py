@@ -13,12 +13,11 @@ import io
 import json
 import os
 import pathlib
-import tempfile
 from typing import Any
 
 import numpy as np
 
-from fcjax import errors
+from fcjax import _io, errors
 
 _ARRAYS = ("pairs", "thetas", "scales", "unit_values", "unit_images", "y", "c", "images", "history")
 _OPTIONAL = ("transparency",)
@@ -121,8 +120,8 @@ class SweepResult:
         arrays[k] = np.asarray(getattr(self, k))
     header = {"config": self.config, "model": self.model, "layer": self.layer, "readout": self.readout,
               "meta": self.meta, "format": "fcjax.SweepResult/1"}
-    _atomic_write(d / "arrays.npz", lambda f: np.savez_compressed(f, **arrays))
-    _atomic_write(d / "result.json", lambda f: f.write(json.dumps(header, indent=2, default=_jsonable).encode()))
+    _io.atomic_write(d / "arrays.npz", lambda f: np.savez_compressed(f, **arrays))
+    _io.atomic_write(d / "result.json", lambda f: f.write(json.dumps(header, indent=2, default=_io.jsonable).encode()))
     return d
 
   @classmethod
@@ -142,27 +141,3 @@ class SweepResult:
       raise errors.FcjaxError(f"sweep result in {d} lacks arrays {missing}")
     return cls(config=header["config"], model=header["model"], layer=header["layer"], readout=header["readout"],
                meta=header.get("meta", {}), **arrays)
-
-
-def _jsonable(x: Any):
-  if isinstance(x, np.generic):
-    return x.item()
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  if isinstance(x, (pathlib.Path,)):
-    return str(x)
-  if dataclasses.is_dataclass(x):
-    return dataclasses.asdict(x)
-  return repr(x)
-
-
-def _atomic_write(path: pathlib.Path, write) -> None:
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise

@@ -43,14 +43,13 @@ import json
 import logging
 import os
 import pathlib
-import tempfile
 import time
 import warnings
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from fcjax import errors
+from fcjax import _io, errors
 
 log = logging.getLogger("fcjax.stats")
 
@@ -325,8 +324,8 @@ class StatsResult:
       layers_meta.append({"layer": name, "count": ls.count,
                           "pairs": {kind: [list(x) for x in v] for kind, v in ls.pairs.items()}})
     header = {"format": FORMAT, "meta": self.meta, "layers": layers_meta}
-    arrays["header"] = np.frombuffer(json.dumps(header, default=_jsonable).encode(), np.uint8)
-    _atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+    arrays["header"] = np.frombuffer(json.dumps(header, default=_io.jsonable).encode(), np.uint8)
+    _io.atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
 
@@ -443,9 +442,9 @@ class _State(NamedTuple):
       arrays.update({f"l{t}.mean": m.mean, f"l{t}.m2": m.m2, f"l{t}.samples": self.sample.vectors[name]})
     header = {"format": STATE_FORMAT, "config": self.config, "position": self.position, "count": self.count,
               "skipped": self.skipped, "saved": time.time()}
-    arrays["header"] = np.frombuffer(json.dumps(header, default=_jsonable).encode(), np.uint8)
+    arrays["header"] = np.frombuffer(json.dumps(header, default=_io.jsonable).encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    _io.atomic_write(path, lambda f: np.savez(f, **arrays))
 
   @classmethod
   def load(cls, path: pathlib.Path, config: dict) -> "_State":
@@ -482,7 +481,7 @@ class _State(NamedTuple):
 
 
 def _canon_json(x: Any) -> str:
-  return json.dumps(x, sort_keys=True, default=_jsonable)
+  return json.dumps(x, sort_keys=True, default=_io.jsonable)
 
 
 def compute(model, params, source, layers: str | Sequence[str], *, readout: Any = "neuron",
@@ -666,31 +665,3 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
 def _fetch(out: Mapping[str, Any], index: np.ndarray) -> tuple[dict, np.ndarray]:
   n = len(index)
   return {name: np.asarray(v)[:n] for name, v in out.items()}, index
-
-
-# --- helpers -------------------------------------------------------------------------------------------------------
-
-def _jsonable(x: Any):
-  if isinstance(x, np.generic):
-    return x.item()
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  if isinstance(x, pathlib.Path):
-    return str(x)
-  return repr(x)
-
-
-def _atomic_write(path: pathlib.Path, write: Callable[[Any], Any]) -> None:
-  """Write via a temp file in the same folder, then rename over ``path`` (readers never see a partial file)."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
