@@ -67,8 +67,7 @@ def _load_model_and_params(model_name: str, weights: str | None):
 # standard transforms: on this model MACO's fixed natural spectrum caps image contrast, and its unit maxima (measured:
 # 22 and 20 for conv4_pre_relu units 12 and 60 at 128 steps, 25 and 24 at 512) fall inside the cloud of natural-image
 # activations, while the FFT image reaches 82 and 88 in 128 steps, so the axis tips mean "the unit's maximum".
-DEMO_SWEEP = dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64, param="fft",
-                  transforms="standard", optimizer="adam", learning_rate=0.05)
+DEMO_SWEEP = dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64)
 
 
 def _sweep_config(args, model) -> Any:
@@ -85,6 +84,11 @@ def _sweep_config(args, model) -> Any:
     cfg = sweep.SweepConfig()
   if model.input_size < cfg.input_size:
     cfg = cfg.replace(input_size=model.input_size, canvas_size=min(cfg.canvas_size, model.input_size))
+  recipe = getattr(args, "recipe", None) or ("lucid" if model.name == "demo" else None)
+  if recipe == "lucid":  # FFT image, standard transforms, Adam 0.05: the optimiser comes with the parameterization
+    cfg = cfg.replace(param="fft", transforms="standard", optimizer="adam", learning_rate=0.05)
+  elif recipe == "maco":
+    cfg = cfg.replace(param="maco", transforms="maco", optimizer="nadam", learning_rate=1.0)
   if getattr(args, "config", None):
     try:
       data = json.loads(pathlib.Path(args.config).read_text())
@@ -384,6 +388,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sweep_args(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--recipe", choices=["maco", "lucid"], default=None,
+                 help="image recipe: maco (phase-only MACO, NAdam 1.0; the default) or lucid (FFT image, standard "
+                      "transforms, Adam 0.05); the demo model defaults to lucid")
   p.add_argument("--config", help="JSON file of SweepConfig fields")
   p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SweepConfig field (repeatable)")
   p.add_argument("--smoke", action="store_true", help="tiny settings that finish in about a minute on a laptop CPU")

@@ -253,7 +253,8 @@ def combination_plot(result, pair: int = 0, *, cloud: np.ndarray | None = None, 
   for name, axis, s in (("bottom", ax.xaxis, scales[0]), ("left", ax.yaxis, scales[1])):
     ax.spines[name].set_position(("data", 0.0))
     ax.spines[name].set_bounds(lo, 1.0)
-    ticks = [v for v in np.arange(lo, 1.0 + 1e-9, 0.5) if abs(v) > 1e-9]
+    # half and whole scale on both sides, plus the far end of a longer negative half-axis (no tick crowding)
+    ticks = sorted({-1.0, -0.5, 0.5, 1.0} | ({lo} if lo < -1.0 else set()))
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos, s=s: f"{v * s:.3g}"))
   ax.tick_params(labelsize=6, length=2, pad=1)
