@@ -158,3 +158,19 @@ def test_demo_main_job_offline(tmp_path, monkeypatch):
   assert len(summary) == 3  # highest, lowest, zero pair of the one layer
   for s in summary.values():
     assert "q" in s and "quadrant_rel_I" in s
+
+
+def test_readme_python_api_snippet(monkeypatch, tmp_path):
+  """The README's Python example runs as written, with random weights and SweepConfig.smoke() for speed."""
+  text = (ROOT / "README.md").read_text()
+  code = re.search(r"## Python API.*?```python\n(.*?)```", text, re.S).group(1)
+  assert "sweep.SweepConfig()" in code and 'load_params("weights/inception5h")' in code
+  code = code.replace("sweep.SweepConfig()", "sweep.SweepConfig.smoke()")
+  monkeypatch.setattr(inception_v1, "load_params", lambda path: inception_v1.init_params(jax.random.key(3)))
+  monkeypatch.chdir(tmp_path)
+  scope: dict = {}
+  exec(compile(code, "README.md", "exec"), scope)
+  res = scope["result"]
+  assert res.layer == "conv2d2_pre_relu" and tuple(res.pairs[0]) == (12, 47)
+  assert np.isfinite(res.c).all()
+  assert plot.artists(scope["fig"], "fc-loop")
