@@ -40,7 +40,7 @@ class SweepResult:
     y: float [P, A, S, 2] raw unit activations of each final image.
     c: float [P, A, S] cosdot of the scaled y at theta (the objective the optimiser maximised).
     images: uint8 [P, A, S, H, W, 3] final images.
-    history: float [P, A, S, B] cosdot at the end of each block of steps (B = steps / block_steps).
+    history: float [P, A, S, B] cosdot at the end of each block of steps (B = ceil(steps / block_steps)).
     meta: provenance: versions, devices, objective form, weights digest, wall times.
     transparency: optional float [P, A, S, H, W] accumulated |d loss / d image| (MACO).
   """
@@ -101,13 +101,18 @@ class SweepResult:
                       f"{ys[p, a, s, 0]:.6g}", f"{ys[p, a, s, 1]:.6g}", f"{self.c[p, a, s]:.6g}"])
     return buf.getvalue()
 
-  def summary(self, pair: int = 0) -> str:
-    """One line: layer, units, C range over angles, and the scales."""
+  def summary(self, pair: int = 0, cloud: np.ndarray | None = None) -> str:
+    """Two lines: layer, units, scales and the C range; then the motif measures (:mod:`fcjax.measures`).
+
+    ``cloud``: optional float [N, 2] natural-image activations of the pair (for the reach measure).
+    """
+    from fcjax import measures
     i, j = (int(u) for u in self.pairs[pair])
     cm = self.c_mean[pair]
-    return (f"{self.model} {self.layer or 'f'}[{self.readout}] units ({i}, {j}): {len(self.thetas)} angles x "
+    head = (f"{self.model} {self.layer or 'f'}[{self.readout}] units ({i}, {j}): {len(self.thetas)} angles x "
             f"{self.c.shape[-1]} seeds, scales ({self.scales[pair, 0]:.4g}, {self.scales[pair, 1]:.4g}), "
             f"mean C min {cm.min():.3g} / max {cm.max():.3g}")
+    return head + "\n  " + measures.format_summary(measures.summarize(self, pair, cloud=cloud))
 
   # --- persistence ---------------------------------------------------------------------------------------------
   def save(self, directory: str | os.PathLike) -> pathlib.Path:
