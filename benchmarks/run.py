@@ -472,7 +472,7 @@ def tables(results: dict) -> str:
                    f"{r['image_steps_per_s']:.3g} | {_f(sp)} |")
     if sw.get("lucent_extrapolated_full_s"):
       lines += ["", "Lucent time for the fcjax run's work, extrapolated per image-step: " + ", ".join(
-          f"{k} {t:.0f} s" for k, t in sw["lucent_extrapolated_full_s"].items())]
+          f"{k} {t:.1f} s" for k, t in sw["lucent_extrapolated_full_s"].items())]
     lines.append("")
   fg = results.get("fwd_grad")
   if isinstance(fg, list) and fg:
@@ -504,7 +504,9 @@ def tables(results: dict) -> str:
       lines.append(f"| {dt} | {e['flops_per_image_step'] / 1e9:.3g} | " + " / ".join(
           f"{pf[k] / 1e9:.3g}" for k in ("model", "transform", "render", "optimizer")) +
           f" | {_f(e['sweep_image_steps_per_s'])} | {_f((e.get('achieved_flops_per_s') or 0) / 1e9)} | "
-          f"{_f(e.get('fraction_of_matmul_peak'))} |")
+          f"{_f(e.get('fraction_of_matmul_peak'))}" + (
+              f" (of the bf16 peak: {e['fraction_of_bf16_matmul_peak']:.3g})"
+              if e.get("fraction_of_bf16_matmul_peak") else "") + " |")
     lines.append("")
   pr = results.get("profile")
   if isinstance(pr, dict) and "error" not in pr:
