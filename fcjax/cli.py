@@ -198,9 +198,9 @@ def cmd_weights(args) -> int:
 # stats / pairs
 # --------------------------------------------------------------------------------------------------------------
 def _run_stats(model, params, weights_label, dataset: str, layers, *, readout, size, n, batch_size, out: pathlib.Path,
-               smoke: bool):
+               data_dir: str | None = None, backend: str = "auto"):
   from fcjax import data, stats
-  source = data.from_spec(dataset)
+  source = data.from_spec(dataset, data_dir=data_dir, backend=backend)
   layers = [model.canonical(l) for l in layers]
   for l in layers:
     model.check_size(l, size)
@@ -220,7 +220,8 @@ def cmd_stats(args) -> int:
   size = args.size or (64 if args.smoke else model.input_size)
   n = args.n or (64 if args.smoke else None)
   result = _run_stats(model, params, wlabel, args.dataset, args.layers, readout=args.readout, size=size, n=n,
-                      batch_size=args.batch_size, out=pathlib.Path(args.out), smoke=args.smoke)
+                      batch_size=args.batch_size, out=pathlib.Path(args.out), data_dir=args.data_dir,
+                      backend=args.backend)
   for name, ls in result.layers.items():
     print(f"{name}: {ls.count} images, {int(ls.dead.sum())} dead units")
   print(f"wrote {args.out}")
@@ -333,7 +334,8 @@ def cmd_figure(args) -> int:
   else:
     n = args.n or (64 if args.smoke else None)
     stats_result = _run_stats(model, params, wlabel, dataset, layers, readout=cfg.readout, size=cfg.input_size, n=n,
-                              batch_size=args.batch_size, out=stats_path, smoke=args.smoke)
+                              batch_size=args.batch_size, out=stats_path, data_dir=args.data_dir,
+                              backend=args.backend)
   for l in layers:
     stats_result.check_compatible(model=model.name, layer=l, readout=cfg.readout, input_size=cfg.input_size)
 
@@ -387,6 +389,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                       "'random[:SEED]' (random init, for trying the pipeline)")
 
 
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)")
+  p.add_argument("--backend", default="auto", choices=["auto", "tfdata", "data_source", "grain"],
+                 help="TFDS reading path: tfdata (TFRecord, needs the tf extra) or data_source (ArrayRecord, no TF)")
+
+
 def _add_sweep_args(p: argparse.ArgumentParser) -> None:
   p.add_argument("--recipe", choices=["maco", "lucid"], default=None,
                  help="image recipe: maco (phase-only MACO, NAdam 1.0; the default) or lucid (FFT image, standard "
@@ -421,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
   s = sub.add_parser("stats", help="activation statistics and pair selection over a dataset")
   _add_model_args(s)
   s.add_argument("--dataset", required=True, help="folder:PATH, tfds:NAME[/SPLIT] or procedural[:N]")
+  _add_data_args(s)
   s.add_argument("--layers", nargs="+", required=True)
   s.add_argument("--readout", default="neuron", choices=["neuron", "channel"])
   s.add_argument("--size", type=int, default=None, help="model input size (default: the model's)")
@@ -454,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
   f = sub.add_parser("figure", help="the whole experiment: statistics, pair selection, sweeps, figure")
   _add_model_args(f)
   f.add_argument("--dataset", default=None, help="folder:PATH, tfds:NAME[/SPLIT] or procedural[:N]")
+  _add_data_args(f)
   f.add_argument("--layers", nargs="+", required=True)
   f.add_argument("--picks", nargs="+", default=list(PICKS), choices=PICKS)
   f.add_argument("--n", type=int, default=None, help="images for the statistics (default: all)")

@@ -174,3 +174,13 @@ def test_readme_python_api_snippet(monkeypatch, tmp_path):
   assert res.layer == "conv2d2_pre_relu" and tuple(res.pairs[0]) == (12, 47)
   assert np.isfinite(res.c).all()
   assert plot.artists(scope["fig"], "fc-loop")
+
+
+def test_unprepared_tfds_dataset_says_how_to_prepare(capsys, tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  code, err = _run(["stats", "--weights", "random", "--dataset", "tfds:imagenet2012/validation", "--data-dir",
+                    str(tmp_path / "tfds"), "--layers", LAYER, "--out", "s.npz", "--smoke"], capsys)
+  assert code == 2
+  (line,) = [l for l in err if l.startswith("fcjax: error:")]
+  assert "imagenet2012" in line and "manual" in line, line
+  assert not (tmp_path / "s.npz").exists()
