@@ -116,3 +116,27 @@ def test_feature_size_is_nested_ceil():
   strides = (2, 2, 2, 2, 2)
   for n in (193, 200, 224, 225, 97, 32, 31):
     assert L.feature_size(n, strides) == -(-n // 32)
+
+
+@pytest.mark.parametrize("h, w, stride, ties", [(9, 7, 2, False), (13, 12, 2, True), (10, 10, 1, True)])
+def test_max_pool_gradient_goes_to_the_first_maximum_like_tf(h, w, stride, ties):
+  """The hand-written max-pool gradient equals TensorFlow's MaxPoolGrad, ties included (rounded inputs)."""
+  tf = pytest.importorskip("tensorflow")
+  rng = np.random.default_rng(h * w + stride)
+  x = rng.normal(size=(2, h, w, 3)).astype(np.float32)
+  if ties:
+    x = np.round(x)  # many equal values per window: the cotangent must go to the first one only
+  g = rng.normal(size=(2, -(-h // stride), -(-w // stride), 3)).astype(np.float32)
+  ours = jax.jit(jax.grad(lambda v: jnp.sum(L.max_pool_same(v, 3, stride) * g)))(jnp.asarray(x))
+  xt = tf.constant(x)
+  with tf.GradientTape() as tape:
+    tape.watch(xt)
+    y = tf.nn.max_pool2d(xt, 3, stride, "SAME")
+  ref = tape.gradient(y, xt, output_gradients=tf.constant(g)).numpy()
+  np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-6)
+  # and the same as XLA's own reduce_window gradient (an independent lowering)
+  pad = ((0, 0), L.same_padding(h, 3, stride), L.same_padding(w, 3, stride), (0, 0))
+  rw = lambda v: jax.lax.reduce_window(v, np.array(-np.inf, np.float32), jax.lax.max, (1, 3, 3, 1),
+                                       (1, stride, stride, 1), pad)
+  np.testing.assert_allclose(np.asarray(ours), np.asarray(jax.grad(lambda v: jnp.sum(rw(v) * g))(jnp.asarray(x))),
+                             atol=1e-6)

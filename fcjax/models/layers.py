@@ -10,6 +10,8 @@ wins the max. This holds at every input size; hard-coded pads (as in Lucent) agr
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,8 +60,33 @@ def conv2d_same(x: jax.Array, w: jax.Array, b: jax.Array | None = None, stride: 
   return y
 
 
+def _window_views(xp: jax.Array, k: int, stride: int, out_hw: tuple[int, int]) -> list[tuple[int, int, jax.Array]]:
+  """The ``k * k`` strided views ``(di, dj, xp[:, di::stride, dj::stride, :])`` of a padded input, each
+  ``[N, out_h, out_w, C]``, in row-major window order (the order in which TF and XLA pick the first maximum)."""
+  n, _, _, c = xp.shape
+  oh, ow = out_hw
+  return [(di, dj, jax.lax.slice(xp, (0, di, dj, 0), (n, di + (oh - 1) * stride + 1, dj + (ow - 1) * stride + 1, c),
+                                 (1, stride, stride, 1)))
+          for di in range(k) for dj in range(k)]
+
+
+def _max_pool_padded(x: jax.Array, k: int, stride: int):
+  pad = ((0, 0), same_padding(x.shape[1], k, stride), same_padding(x.shape[2], k, stride), (0, 0))
+  xp = jnp.pad(x, pad, constant_values=np.array(-np.inf, x.dtype))
+  out_hw = (-(-x.shape[1] // stride), -(-x.shape[2] // stride))
+  return xp, pad, out_hw
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def max_pool_same(x: jax.Array, k: int = 3, stride: int = 1) -> jax.Array:
   """``k`` x ``k`` max-pool with TF-SAME padding (padded with -inf).
+
+  Computed as the maximum of the ``k * k`` strided views of the padded input, with a hand-written gradient that
+  sends each output's cotangent to the *first* maximal input of its window in row-major order, exactly as
+  TensorFlow's MaxPoolGrad and XLA's ``reduce_window`` gradient do (ties included). Same values as
+  ``lax.reduce_window``; on XLA:CPU the forward + gradient is several times faster (measured by the benchmarks:
+  195 -> 56 ms and 170 -> 20 ms for the two stem pools at 224 px, batch 8), because ``reduce_window``'s gradient
+  lowers to a slow ``select_and_scatter`` there.
 
   Args:
     x: ``[N, H, W, C]``.
@@ -67,9 +94,34 @@ def max_pool_same(x: jax.Array, k: int = 3, stride: int = 1) -> jax.Array:
   Returns:
     ``[N, ceil(H / stride), ceil(W / stride), C]`` in ``x.dtype``.
   """
-  pad = ((0, 0), same_padding(x.shape[1], k, stride), same_padding(x.shape[2], k, stride), (0, 0))
-  # A concrete numpy init value lets lax pick its differentiable max-pool primitive (a traced one would not).
-  return jax.lax.reduce_window(x, np.array(-np.inf, x.dtype), jax.lax.max, (1, k, k, 1), (1, stride, stride, 1), pad)
+  return _max_pool_fwd(x, k, stride)[0]
+
+
+def _max_pool_fwd(x, k, stride):
+  xp, _, out_hw = _max_pool_padded(x, k, stride)
+  out = functools.reduce(jnp.maximum, [v for _, _, v in _window_views(xp, k, stride, out_hw)])
+  return out, (x, out)
+
+
+def _max_pool_bwd(k, stride, res, g):
+  x, out = res
+  xp, pad, out_hw = _max_pool_padded(x, k, stride)
+  taken = jnp.zeros(out.shape, bool)
+  gxp = jnp.zeros(xp.shape, g.dtype)
+  zero = np.array(0, g.dtype)
+  for di, dj, view in _window_views(xp, k, stride, out_hw):
+    first = (view == out) & ~taken  # the first maximum of each window gets the whole cotangent
+    taken = taken | first
+    contrib = jnp.where(first, g, zero)
+    # place contrib[i, j] at xp[di + i * stride, dj + j * stride]: interior padding spreads it, edge padding shifts it
+    rows = (di, xp.shape[1] - di - ((out_hw[0] - 1) * stride + 1), stride - 1)
+    cols = (dj, xp.shape[2] - dj - ((out_hw[1] - 1) * stride + 1), stride - 1)
+    gxp = gxp + jax.lax.pad(contrib, zero, ((0, 0, 0), rows, cols, (0, 0, 0)))
+  (pt, _), (pl, _) = pad[1], pad[2]
+  return (gxp[:, pt:pt + x.shape[1], pl:pl + x.shape[2], :],)
+
+
+max_pool_same.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def avg_pool_valid(x: jax.Array, k: int) -> jax.Array:
