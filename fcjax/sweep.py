@@ -92,6 +92,16 @@ _CACHE_SIZE = 32  # compiled programs (and their parts) kept per process
 
 # ------------------------------------------------------------------------------------------------------ config
 
+# The reference recipe of each image parameterization: what SweepConfig's transforms / optimizer / learning_rate are
+# when left unset. MACO: random crops and NAdam lr 1.0 on the phase (Fel et al. 2023; horama). FFT and pixel images:
+# Lucid's standard transforms and Adam lr 0.05 (Lucid / Lucent render defaults, SPEC §2-3).
+RECIPES = {
+    "maco": dict(transforms="maco", optimizer="nadam", learning_rate=1.0),
+    "fft": dict(transforms="standard", optimizer="adam", learning_rate=0.05),
+    "pixel": dict(transforms="standard", optimizer="adam", learning_rate=0.05),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
   """Settings of a sweep. Defaults are the paper's where it states them, else the reference it cites.
@@ -126,7 +136,8 @@ class SweepConfig:
   spectrum: str | None = None
   # Random transforms of each step: 'maco' (random crops resized to the model input plus noise, Fel et al.),
   # 'standard' (Lucid's pad/jitter/scale/rotate/jitter, then resize to the input) or 'none' (resize only).
-  transforms: str = "maco"
+  # None = the parameterization's reference recipe (RECIPES: 'maco' for MACO, 'standard' for fft and pixel).
+  transforms: str | None = None
   # MACO crops: crop side as a fraction of the canvas side, and crops per step whose objectives are averaged.
   # The sweep measures y on the whole canvas (resized to the model input), so the crops cover most of it; Horama's
   # 25-30% (fcjax.transforms.MACO_CROP_FRACTION) suits a canvas several times the input and a picture, not a
@@ -134,10 +145,10 @@ class SweepConfig:
   # whole image's y. One crop keeps a step at one forward/backward pass per image, like Lucid (Horama uses 6).
   crop_fraction: tuple[float, float] = (0.8, 1.0)
   n_crops: int = 1
-  # Optimiser and learning rate: MACO's reference uses NAdam with lr 1.0 on the phase (Fel et al.; horama).
-  # For 'fft' / 'pixel' use Lucid's Adam with lr 0.05 (see SweepConfig.lucid()).
-  optimizer: str = "nadam"
-  learning_rate: float = 1.0
+  # Optimiser and learning rate. None = the parameterization's reference recipe (RECIPES): MACO's reference uses
+  # NAdam with lr 1.0 on the phase (Fel et al.; horama); Lucid renders fft / pixel images with Adam, lr 0.05.
+  optimizer: str | None = None
+  learning_rate: float | None = None
   # Side of the optimised image (the canvas) and of the model input it is resized to: Lucid/Lucent render a 128 px
   # image and upsample it to InceptionV1's 224 px input.
   canvas_size: int = 128
@@ -158,6 +169,9 @@ class SweepConfig:
   seed: int = 0
 
   def __post_init__(self):
+    for name, value in RECIPES.get(self.param, {}).items():  # unset recipe fields follow the parameterization
+      if getattr(self, name) is None:
+        object.__setattr__(self, name, value)
     ro = self.readout
     if isinstance(ro, str) and "," in ro:
       try:
@@ -229,6 +243,11 @@ class SweepConfig:
     unknown = sorted(set(changes) - set(names))
     if unknown:
       raise errors.FcjaxError(f"SweepConfig has no field(s) {unknown}; fields: {names}")
+    new_param = changes.get("param", self.param)
+    if new_param != self.param:  # recipe fields still at the old parameterization's defaults follow the new one
+      for name, value in RECIPES.get(self.param, {}).items():
+        if name not in changes and getattr(self, name) == value:
+          changes[name] = None
     return dataclasses.replace(self, **changes)
 
   def to_dict(self) -> dict:

@@ -436,3 +436,17 @@ def test_redirected_relu_gradient():
   # Image 0 keeps the plain gradient; image 1 (nothing passes) lets through the push upward (g < 0) only.
   np.testing.assert_array_equal(vjp_on(g)[0], [[0, 0, 3], [-1, 0, 0]])
   np.testing.assert_array_equal(sweep.redirected_relu(True)(x), jax.nn.relu(x))
+
+
+def test_unset_recipe_fields_follow_the_parameterization():
+  """Transforms, optimiser and learning rate default to each parameterization's reference recipe, also on replace."""
+  maco = sweep.SweepConfig()
+  assert (maco.transforms, maco.optimizer, maco.learning_rate) == ("maco", "nadam", 1.0)
+  fft = maco.replace(param="fft")
+  assert (fft.transforms, fft.optimizer, fft.learning_rate) == ("standard", "adam", 0.05)
+  assert fft == sweep.SweepConfig(param="fft") == sweep.SweepConfig.lucid()
+  assert fft.replace(param="maco") == maco
+  # what the user set explicitly stays
+  custom = maco.replace(param="fft", learning_rate=0.1)
+  assert (custom.optimizer, custom.learning_rate) == ("adam", 0.1)
+  assert sweep.SweepConfig(learning_rate=0.3).replace(param="fft").learning_rate == 0.3
