@@ -389,7 +389,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                       "'random[:SEED]' (random init, for trying the pipeline)")
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser, *, dataset_required: bool) -> None:
+  """The image-source arguments shared by ``stats`` and ``figure``."""
+  p.add_argument("--dataset", required=dataset_required, default=None,
+                 help="folder:PATH, tfds:NAME[/SPLIT] or procedural[:N]")
+  p.add_argument("--n", type=int, default=None, help="number of images for the statistics (default: all)")
+  p.add_argument("--batch-size", type=int, default=32)
   p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)")
   p.add_argument("--backend", default="auto", choices=["auto", "tfdata", "data_source", "grain"],
                  help="TFDS reading path: tfdata (TFRecord, needs the tf extra) or data_source (ArrayRecord, no TF)")
@@ -428,13 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
 
   s = sub.add_parser("stats", help="activation statistics and pair selection over a dataset")
   _add_model_args(s)
-  s.add_argument("--dataset", required=True, help="folder:PATH, tfds:NAME[/SPLIT] or procedural[:N]")
-  _add_data_args(s)
+  _add_data_args(s, dataset_required=True)
   s.add_argument("--layers", nargs="+", required=True)
   s.add_argument("--readout", default="neuron", choices=["neuron", "channel"])
   s.add_argument("--size", type=int, default=None, help="model input size (default: the model's)")
-  s.add_argument("--n", type=int, default=None, help="number of images (default: all)")
-  s.add_argument("--batch-size", type=int, default=32)
   s.add_argument("--out", required=True, help="stats file to write (.npz)")
   s.add_argument("--smoke", action="store_true")
   s.set_defaults(func=cmd_stats)
@@ -462,12 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
 
   f = sub.add_parser("figure", help="the whole experiment: statistics, pair selection, sweeps, figure")
   _add_model_args(f)
-  f.add_argument("--dataset", default=None, help="folder:PATH, tfds:NAME[/SPLIT] or procedural[:N]")
-  _add_data_args(f)
+  _add_data_args(f, dataset_required=False)
   f.add_argument("--layers", nargs="+", required=True)
   f.add_argument("--picks", nargs="+", default=list(PICKS), choices=PICKS)
-  f.add_argument("--n", type=int, default=None, help="images for the statistics (default: all)")
-  f.add_argument("--batch-size", type=int, default=32)
   f.add_argument("--out", required=True)
   _add_sweep_args(f)
   f.set_defaults(func=cmd_figure)

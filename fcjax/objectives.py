@@ -374,11 +374,10 @@ def cosdot_objective(units: Any, theta: Any, p: float = 4, floor: float | None =
     raise errors.FcjaxError(f"cosdot_objective needs a pair of units, got {units!r}; use direction_objective for k "
                             "units")
 
+  y_of = _scaled_readout(units, scale, layer, mode)
+
   def fn(f):
-    y = readout(_select(f, layer), units, mode)
-    if scale is not None:
-      y = y / jnp.asarray(scale)
-    return cosdot(y, theta, p, floor=floor, eps=eps)
+    return cosdot(y_of(f), theta, p, floor=floor, eps=eps)
 
   return Objective(fn, f"cosdot({_unit_str(units)}, {describe(p, floor)}{_where(layer, mode)})")
 
@@ -388,13 +387,22 @@ def direction_objective(units: Any, h: Any, p: float = 4, floor: float | None = 
   """cosdot of k units toward a target vector ``h`` [k] (:func:`direction`); units int [k], scale float [k]."""
   p = check_exponent(p, floor)
 
+  y_of = _scaled_readout(units, scale, layer, mode)
+
   def fn(f):
-    y = readout(_select(f, layer), units, mode)
-    if scale is not None:
-      y = y / jnp.asarray(scale)
-    return direction(y, h, p, floor=floor, eps=eps)
+    return direction(y_of(f), h, p, floor=floor, eps=eps)
 
   return Objective(fn, f"direction({_unit_str(units)}, {describe(p, floor)}{_where(layer, mode)})")
+
+
+def _scaled_readout(units: Any, scale: Any, layer: str | None, mode: Readout) -> Callable[[Any], jax.Array]:
+  """``features -> y`` [..., k]: the units' readout, divided by ``scale`` [k] when given."""
+
+  def y_of(f):
+    y = readout(_select(f, layer), units, mode)
+    return y if scale is None else y / jnp.asarray(scale)
+
+  return y_of
 
 
 def _unit_str(units: Any) -> str:

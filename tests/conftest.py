@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU; TF must not grab a GPU
@@ -38,3 +39,14 @@ def shared_dir() -> pathlib.Path:
 def sample_images_dir(shared_dir) -> pathlib.Path:
   """``imagenet-sample-256``: 1000 ImageNet photos, one per class, laid out ``root/train/<synset>/*.JPEG``."""
   return shared_dir / "data" / "imagenet-sample-256"
+
+
+def copy_photos(sample_images_dir: pathlib.Path, root: pathlib.Path, n: int, n_labels: int,
+                label: str = "class") -> pathlib.Path:
+  """Copy the first ``n`` sample photos into ``root/train/<label><t % n_labels>/`` (a small image folder)."""
+  files = sorted((sample_images_dir / "train").glob("*/*.JPEG"))[:n]
+  for t, f in enumerate(files):
+    d = root / "train" / f"{label}{t % n_labels}"
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copy(f, d / f.name)
+  return root

@@ -19,6 +19,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import copy_photos
 from PIL import Image
 
 import fcjax.data
@@ -41,13 +42,7 @@ def _digest(image: np.ndarray) -> str:
 @pytest.fixture(scope="module")
 def small_root(sample_images_dir, tmp_path_factory) -> pathlib.Path:
   """24 photos in 4 label folders (copies of the sample images), split 'train'."""
-  root = tmp_path_factory.mktemp("small") / "ds"
-  files = sorted((sample_images_dir / "train").glob("*/*.JPEG"))[:24]
-  for t, f in enumerate(files):
-    d = root / "train" / f"class{t % 4}"
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copy(f, d / f.name)
-  return root
+  return copy_photos(sample_images_dir, tmp_path_factory.mktemp("small") / "ds", n=24, n_labels=4, label="class")
 
 
 # --- preprocessing ------------------------------------------------------------------------------------------------

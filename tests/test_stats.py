@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import pathlib
-import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import copy_photos
 
 import fcjax.data
 from fcjax import errors, stats
@@ -89,12 +89,7 @@ def toy():
 @pytest.fixture(scope="module")
 def few_photos(sample_images_dir, tmp_path_factory):
   """12 photos in 3 label folders (copies), as a small image folder."""
-  root = tmp_path_factory.mktemp("few") / "ds"
-  files = sorted((sample_images_dir / "train").glob("*/*.JPEG"))[:12]
-  for t, f in enumerate(files):
-    d = root / "train" / f"label{t % 3}"
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copy(f, d / f.name)
+  root = copy_photos(sample_images_dir, tmp_path_factory.mktemp("few") / "ds", n=12, n_labels=3, label="label")
   return fcjax.data.folder(root)
 
 
