@@ -19,12 +19,21 @@ for the life of the process (:func:`cache_info`).
 Keys: ``key(config.seed)`` -> ``fold_in(phase)`` -> ``fold_in(seed index)``; the initial image uses
 ``fold_in(., 0)`` and step t's transforms use ``fold_in(fold_in(., 1), t)``. Keys therefore depend on the seed index
 and the step only -- not on the position in the batch, the chunk or the device -- so chunking and sharding make the
-same random draws, and their results agree to float rounding (XLA:CPU picks kernels by batch size: ~1e-5 relative
-after a dozen steps); a resumed run is bitwise identical. On GPUs XLA's default kernels are not deterministic (two
-identical runs on an H200 gave scales 12% apart after 32 steps: the optimisation amplifies rounding); set
-``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before JAX starts for repeatable runs and exact resumes (then two runs
-were bitwise equal). Seed s starts from the same noise image and sees the same transforms at every angle and pair,
-so the difference between angles comes from the objective alone.
+same random draws. Seed s starts from the same noise image and sees the same transforms at every angle and pair, so
+the difference between angles comes from the objective alone.
+
+Reproducibility, exactly what holds (issue 19 measured it):
+
+* **Same batch layout** (same devices, same ``chunk_size``): bitwise identical on CPU, including a resumed run.
+* **Another layout** (other device count or chunk size): the per-device batch shape changes, and XLA:CPU then reduces
+  in another order where an image is standardised (MACO's render) or transformed (the standard transforms): ~3e-7
+  relative. The model's forward and backward, the pixel parameterization and the optimisers are batch-exact. After one
+  step results agree to ~1e-5 relative; over many steps the optimisation amplifies the difference (2% in y after 12
+  steps on an AMD EPYC, family 25). The answer a user reads agrees within seed noise: each angle's mean C and each
+  unit's maximum differ by less than the spread between seeds. Treat layouts as independent reruns, not copies.
+* **GPU**: XLA's default kernels are not deterministic (two identical runs on an H200 gave scales 12% apart after 32
+  steps); set ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before JAX starts for repeatable runs and exact resumes
+  (then two runs were bitwise equal).
 
 Long runs: the step loop runs as a compiled block of ``block_steps`` steps called ``ceil(steps / block_steps)``
 times (steps past ``steps`` in the last block are computed but not applied). Between blocks C is recorded (the
@@ -157,7 +166,8 @@ class SweepConfig:
   # no gradient passes any ReLU for an image, let through the part that pushes negative inputs up).
   relu: str = "redirected"
   redirect_steps: int = 16
-  # Images optimised at once (None = all). Only memory changes (results agree to float rounding). Issue 3 measured
+  # Images optimised at once (None = all). Changes memory, and the batch layout (module docstring: results agree within
+  # seed noise, not bitwise). Issue 3 measured
   # ~67 MB per 224 px image in float32 for InceptionV1; here 300 images (60 x 5) at mixed4a_pre_relu peaked at
   # 7.4 GB on an H200 (~25 MB each). Deeper layers need more: set it when a full batch does not fit.
   chunk_size: int | None = None
@@ -165,7 +175,7 @@ class SweepConfig:
   dtype: str = "float32"
   # Accumulate |d loss / d image| over the phase-2 steps (MACO's transparency map), stored in result.transparency.
   transparency: bool = False
-  # Base of every PRNG key (module docstring). Same seed -> bitwise identical results on CPU.
+  # Base of every PRNG key (module docstring). Same seed and batch layout -> bitwise identical results on CPU.
   seed: int = 0
 
   def __post_init__(self):

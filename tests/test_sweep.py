@@ -216,15 +216,30 @@ def base(inception):
   return result, sweep.cache_info()["block_compiles"] - before
 
 
-def _assert_same(a: SweepResult, b: SweepResult, exact: bool = True):
+def _assert_same(a: SweepResult, b: SweepResult):
+  """Bitwise equality of every array: what the sweep guarantees for the same batch layout (resume, same seed)."""
   for k in ("scales", "unit_values", "y", "c", "history", "unit_images", "images"):
-    x, y = getattr(a, k), getattr(b, k)
-    if exact:
-      np.testing.assert_array_equal(x, y, err_msg=k)
-    elif x.dtype == np.uint8:
-      assert np.abs(x.astype(int) - y).max() <= 1, k
-    else:
-      np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5, err_msg=k)
+    np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+
+
+def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
+  return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def _assert_agree_in_distribution(a: SweepResult, b: SweepResult):
+  """What a different batch layout (devices, chunks) guarantees after many steps: the same answer up to seed noise.
+
+  Another per-device batch shape makes XLA:CPU reduce in another order (MACO's standardisation, the standard
+  transforms: ~3e-7 relative), and a dozen optimisation steps amplify that into a few percent on some images (issue
+  19 measured 2% in y after 12 steps on an AMD EPYC). So compare what a user reads: each angle's mean-over-seeds C
+  and each unit's scale must differ by less than the spread between seeds of either run (plus 1e-3 of its size).
+  """
+  np.testing.assert_array_equal(a.pairs, b.pairs)
+  for name, x, y in (("c", a.c, b.c), ("unit_values", a.unit_values, b.unit_values)):
+    spread = np.maximum(np.ptp(x, axis=-1), np.ptp(y, axis=-1))          # over seeds
+    diff = np.abs(x.mean(-1) - y.mean(-1))
+    tol = spread + 1e-3 * np.max(np.abs(y))
+    assert np.all(diff <= tol), (name, diff, tol)
 
 
 def test_inception_result_contents(base, inception):
@@ -270,7 +285,7 @@ def test_inception_same_seed_is_bitwise_identical_and_does_not_recompile(base, i
   model, params = inception
   before = sweep.cache_info()
   again = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[PAIR])
-  _assert_same(base[0], again, exact=True)
+  _assert_same(base[0], again)
   assert sweep.cache_info()["compiles"] == before["compiles"]
   assert again.meta["compiles"] == 0
   other_seed = sweep.run(model, params, INC_CONFIG.replace(seed=1), layer=LAYER, pairs=[PAIR])
@@ -316,14 +331,30 @@ def test_inception_chunked_equals_unchunked(base, inception):
     chunked = sweep.run(model, params, INC_CONFIG.replace(chunk_size=4), layer=LAYER, pairs=[PAIR])
   assert sweep.cache_info()["block_compiles"] - before == 1
   assert len(compiled) == chunked.meta["compiles"] == 2, compiled  # the positive control of the listener
-  _assert_same(base[0], chunked, exact=False)
+  _assert_agree_in_distribution(base[0], chunked)
 
 
-def test_inception_one_device_equals_four(base, inception):
+ONE_STEP = INC_CONFIG.replace(steps=1, block_steps=1)
+
+
+def test_inception_one_device_agrees_with_four_to_rounding_after_one_step(inception):
+  """One step: the only difference between layouts is reduction order, so results agree to float rounding."""
+  model, params = inception
+  four = sweep.run(model, params, ONE_STEP, layer=LAYER, pairs=[PAIR])
+  one = sweep.run(model, params, ONE_STEP, layer=LAYER, pairs=[PAIR], devices=jax.devices()[:1])
+  assert four.meta["n_devices"] == 4 and one.meta["n_devices"] == 1
+  for k in ("scales", "unit_values", "y", "c"):
+    # measured 4e-7 (scales) and 5e-6..1.3e-5 (y) on an AMD EPYC; 1e-3 leaves room for other CPUs' kernels
+    assert _max_rel(getattr(one, k), getattr(four, k)) < 1e-3, k
+  # Same layout again: bitwise.
+  _assert_same(one, sweep.run(model, params, ONE_STEP, layer=LAYER, pairs=[PAIR], devices=jax.devices()[:1]))
+
+
+def test_inception_one_device_agrees_with_four_in_distribution(base, inception):
   model, params = inception
   one = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[PAIR], devices=jax.devices()[:1])
   assert one.meta["n_devices"] == 1
-  _assert_same(base[0], one, exact=False)
+  _assert_agree_in_distribution(one, base[0])
 
 
 def test_inception_stop_and_resume_equals_uninterrupted(base, inception, tmp_path):
@@ -347,7 +378,7 @@ def test_inception_stop_and_resume_equals_uninterrupted(base, inception, tmp_pat
                       callback=lambda info: seen.append((info["phase"], info["block"])))
   assert seen == [(2, 2), (2, 3)]  # only the remaining blocks ran
   assert resumed.meta["resumed_from"] == {"phase": 2, "block": 1}
-  _assert_same(base[0], resumed, exact=True)
+  _assert_same(base[0], resumed)
   assert base[0].transparency is None and resumed.transparency is None
   assert sweep.cache_info()["compiles"] == before
   # A finished resume directory returns the same result without running anything.
@@ -355,7 +386,7 @@ def test_inception_stop_and_resume_equals_uninterrupted(base, inception, tmp_pat
   done = sweep.run(model, params, INC_CONFIG, layer=LAYER, pairs=[PAIR], resume_dir=tmp_path,
                    callback=lambda info: seen.append(info))
   assert seen == []
-  _assert_same(base[0], done, exact=True)
+  _assert_same(base[0], done)
   # A different sweep refuses the directory, naming what differs.
   with pytest.raises(errors.ConfigMismatchError, match=r"learning_rate.*n_seeds|n_seeds"):
     sweep.run(model, params, INC_CONFIG.replace(n_seeds=3, learning_rate=0.5), layer=LAYER, pairs=[PAIR],
