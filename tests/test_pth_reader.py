@@ -135,6 +135,7 @@ def test_torch_save_reads_bit_identically(tmp_path, zip_format):
 
 
 def test_inceptionv1_state_dict_reads_like_torch(tmp_path):
+  """The 116-key state_dict, as a plain OrderedDict and as Lucent's own module's state_dict() (with _metadata)."""
   torch = pytest.importorskip("torch")
   rng = np.random.default_rng(0)
   params = {n: {k: rng.standard_normal(s).astype(np.float32) for k, s in p.items()}
@@ -152,6 +153,35 @@ def test_inceptionv1_state_dict_reads_like_torch(tmp_path):
     back = lucent_pth.read(path)
     for n in params:
       assert_identical(back[n]["w"], params[n]["w"], n)
+  try:
+    import lucent_ref
+    model = lucent_ref.build(seed=0)
+  except ImportError:
+    return  # torch-lucent not installed: the plain state_dict above is the check
+  torch.save(model.state_dict(), tmp_path / "lucent.pth")
+  ref = torch.load(tmp_path / "lucent.pth", weights_only=True)
+  got = lucent_pth.load_state_dict(tmp_path / "lucent.pth")
+  assert list(got) == list(ref) and len(got) == 116
+  for k in ref:
+    assert_identical(got[k], ref[k].numpy(), k)
+
+
+def test_module_state_dict_with_its_metadata_record(tmp_path):
+  # nn.Module.state_dict() pickles its `_metadata` (module versions) with BUILD: the one BUILD that is admitted
+  crafted = tensor_pickle((2,), (1,), 2)[:-1] + b"}" + _str("_metadata") + b"}" + _str("") + b"}ssb."
+  got = _torch_file.load(zip_pth(tmp_path / "meta.pth", crafted, {"0": np.float32([1, 2]).tobytes()}))
+  assert list(got) == ["w"] and got["w"].tolist() == [1.0, 2.0]
+  torch = pytest.importorskip("torch")
+  net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+  sd = net.state_dict()
+  assert hasattr(sd, "_metadata")
+  for zip_format in (True, False):
+    torch.save(sd, tmp_path / "net.pth", _use_new_zipfile_serialization=zip_format)
+    ref = torch.load(tmp_path / "net.pth", weights_only=True)
+    got = _torch_file.load(tmp_path / "net.pth")
+    assert list(got) == list(ref) == list(sd)  # includes BatchNorm's int64 num_batches_tracked
+    for k in ref:
+      assert_identical(got[k], torch_as_numpy(ref[k]), k)
 
 
 def test_reading_never_imports_torch(tmp_path):
@@ -260,7 +290,9 @@ def test_refusals_name_what_was_asked_for(tmp_path):
   assert "builtins.eval" in refused(zip_pth(tmp_path / "a.pth", p["global_builtins_eval"]), "refused")
   assert "posix.system" in refused(zip_pth(tmp_path / "b.pth", p["global_posix_system"]), "refused")
   assert "NEWOBJ opcode" in refused(zip_pth(tmp_path / "c.pth", p["newobj_build"]), "refused")
-  assert "BUILD opcode" in refused(zip_pth(tmp_path / "d.pth", p["build_on_dict"]), "refused")
+  assert "BUILD on a OrderedDict" in refused(zip_pth(tmp_path / "d.pth", p["build_on_dict"]), "refused")
+  tensor_build = tensor_pickle((1,), (1,), 1)[:-2] + b"}" + _str("offset") + b"J\xff\xff\xff\xffsbu."  # offset -1
+  assert "BUILD on a Tensor" in refused(zip_pth(tmp_path / "g.pth", tensor_build, {"0": b"\0" * 4}), "refused")
   not_storage = b"\x80\x02(" + _str("module") + _str("x") + b"tQ."
   assert "not a tensor storage" in refused(zip_pth(tmp_path / "e.pth", not_storage), "refused")
   untyped = tensor_pickle((1,), (1,), 1, storage="UntypedStorage")

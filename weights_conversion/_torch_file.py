@@ -14,12 +14,15 @@ A pickle can run any code while it loads, so the pickle passes two independent g
 
 1. Before unpickling, every opcode is listed with :func:`pickletools.genops` (a parser; it executes nothing), and the
    pickle is refused unless all of them are in :data:`_OPCODES`: constants, tuples, lists, dicts, the memo,
-   ``GLOBAL`` / ``STACK_GLOBAL``, ``REDUCE`` and persistent ids. ``BUILD``, ``NEWOBJ``, ``INST``, ``OBJ``, the
+   ``GLOBAL`` / ``STACK_GLOBAL``, ``REDUCE``, ``BUILD`` and persistent ids. ``NEWOBJ``, ``INST``, ``OBJ``, the
    extension registry and out-of-band buffers are refused.
-2. :class:`_Unpickler` resolves a global only if it is one of the names a plain state_dict uses (:data:`_GLOBALS`,
-   and ``torch.<Type>Storage`` for the types in :data:`_STORAGE_DTYPES`), and then to a stand-in defined here; no
-   module is ever imported. ``REDUCE`` can therefore call only those stand-ins: the tensor-rebuild functions record
-   (storage, offset, shape, strides) and ``OrderedDict`` builds an ordered dict. Persistent ids must be storages.
+2. :class:`_Unpickler` (Python's own unpickler, with only those opcodes in its dispatch table) resolves a global only
+   if it is one of the names a plain state_dict uses (:data:`_GLOBALS`, and ``torch.<Type>Storage`` for the types in
+   :data:`_STORAGE_DTYPES`), and then to a stand-in defined here; no module is ever imported. ``REDUCE`` can therefore
+   call only those stand-ins: the tensor-rebuild functions record (storage, offset, shape, strides) and
+   ``OrderedDict`` builds an ordered dict. ``BUILD`` is admitted only where ``nn.Module.state_dict()`` uses it, to
+   attach its ``_metadata`` record (module versions, not weights; dropped) to the ordered dict. Persistent ids must be
+   storages.
 
 After unpickling, each tensor becomes a numpy array built from its storage's bytes with its offset, shape and strides
 (bounds-checked against the storage), in native byte order. Every array is a copy: tensors that shared a storage
@@ -65,7 +68,7 @@ _OPCODES = frozenset("""
     STRING BINSTRING SHORT_BINSTRING UNICODE SHORT_BINUNICODE BINUNICODE BINUNICODE8 BINBYTES SHORT_BINBYTES BINBYTES8
     EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3 EMPTY_LIST LIST APPEND APPENDS EMPTY_DICT DICT SETITEM SETITEMS
     PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET LONG_BINGET
-    GLOBAL STACK_GLOBAL REDUCE PERSID BINPERSID
+    GLOBAL STACK_GLOBAL REDUCE BUILD PERSID BINPERSID
 """.split())
 
 _STORAGE_DTYPES = {
@@ -152,12 +155,29 @@ _GLOBALS = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
+def _load_build(self) -> None:
+  """BUILD, admitted only as ``nn.Module.state_dict()`` uses it: an OrderedDict getting ``{'_metadata': dict}``."""
+  state = self.stack.pop()
+  inst = self.stack[-1]
+  if type(inst) is not collections.OrderedDict or not isinstance(state, dict) or set(state) != {"_metadata"} or \
+      not isinstance(state["_metadata"], dict):
+    raise _Refused(f"its pickle uses BUILD on a {type(inst).__name__.strip('_')} (only a state_dict's _metadata "
+                   f"record is admitted)")
+
+
+_OPCODE_NAMES = {op.code.encode("latin-1")[0]: op.name for op in pickletools.opcodes}
+
+
+class _Unpickler(pickle._Unpickler):  # noqa: SLF001 - the Python unpickler, so its opcode table can be restricted
   """Resolves only :data:`_GLOBALS` and storage types, to stand-ins; persistent ids must be tensor storages.
 
   Args:
     legacy: the legacy format's persistent ids have a sixth entry (a storage view, which must be None).
   """
+
+  dispatch = {code: fn for code, fn in pickle._Unpickler.dispatch.items()  # noqa: SLF001
+              if _OPCODE_NAMES.get(code) in _OPCODES - {"BUILD"}}
+  dispatch[pickle.BUILD[0]] = _load_build
 
   def __init__(self, file: BinaryIO, legacy: bool):
     super().__init__(file, encoding="ascii")
