@@ -4,8 +4,8 @@ Two formats of ``torch.save`` are read:
 
 * **zip** (torch >= 1.6): an archive ``<name>/data.pkl`` (the pickle), ``<name>/data/<key>`` (the raw bytes of each
   storage) and ``<name>/byteorder`` (``little`` or ``big``; absent means little, as torch assumes).
-* **legacy** (torch < 1.6, or ``_use_new_zipfile_serialization=False``; Lucent's ``inception5h.pth`` dates from April
-  2020): five pickles in a row (a magic number, protocol version 1001, a system-info dict, the object, the sorted list
+* **legacy** (torch < 1.6, or ``_use_new_zipfile_serialization=False``; Lucent's ``inception5h.pth``, committed in
+  April 2020 before torch 1.6 made zip the default, is most likely in it): five pickles in a row (a magic number, protocol version 1001, a system-info dict, the object, the sorted list
   of storage keys), then for each key an int64 element count and the storage's bytes, both little-endian.
 
 The older tar format (torch < 0.1.10) is refused with a line saying how to re-save the file.
@@ -111,7 +111,7 @@ class _Tensor:
   strides: tuple[int, ...]
 
 
-def _ints(value: Any, what: str) -> tuple[int, ...]:
+def _ints(value: Any, what: str) -> tuple[int, ...]:  # sizes, strides, offsets
   if not isinstance(value, (tuple, list)) or len(value) > 64 or not all(
       isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
     raise _Refused(f"a tensor's {what} is {str(value)[:80]}, not a tuple of non-negative integers")
@@ -169,11 +169,8 @@ _OPCODE_NAMES = {op.code.encode("latin-1")[0]: op.name for op in pickletools.opc
 
 
 class _Unpickler(pickle._Unpickler):  # noqa: SLF001 - the Python unpickler, so its opcode table can be restricted
-  """Resolves only :data:`_GLOBALS` and storage types, to stand-ins; persistent ids must be tensor storages.
-
-  Args:
-    legacy: the legacy format's persistent ids have a sixth entry (a storage view, which must be None).
-  """
+  """Resolves only :data:`_GLOBALS` and storage types, to stand-ins; persistent ids must be tensor storages (with a
+  sixth entry, a storage view that must be None, in the ``legacy`` format)."""
 
   dispatch = {code: fn for code, fn in pickle._Unpickler.dispatch.items()  # noqa: SLF001
               if _OPCODE_NAMES.get(code) in _OPCODES - {"BUILD"}}
