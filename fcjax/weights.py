@@ -3,8 +3,9 @@
 The pretrained weights are Lucent's ``inception5h.pth`` (SPEC §1). :func:`download` fetches it into a temporary file
 in the cache (``$FCJAX_CACHE`` or ``~/.cache/fcjax``), verifies that it is the published file (its git blob id, the
 content digest git records for the file, must be :data:`LUCENT_BLOB_ID`), checks its structure (all 116 keys and
-shapes), converts it to an fcjax checkpoint that records the verified digests, and renames both into place. Without network, or for a file
-that fails verification, it fails at once, leaves nothing behind and says how to pass a local copy instead.
+shapes), converts it to an fcjax checkpoint that records the verified digests, and renames both into place. Without
+network, or for a file that fails verification, it fails at once, leaves nothing behind and says how to pass a local
+copy instead.
 :func:`verify` measures top-1 / top-5 accuracy on labelled ImageNet photos so a user can see converted weights work
 (inception5h classifies most photos correctly; random weights score about 1 / 1000).
 """
