@@ -291,6 +291,10 @@ def test_refusals_name_what_was_asked_for(tmp_path):
   assert "posix.system" in refused(zip_pth(tmp_path / "b.pth", p["global_posix_system"]), "refused")
   assert "NEWOBJ opcode" in refused(zip_pth(tmp_path / "c.pth", p["newobj_build"]), "refused")
   assert "BUILD on a OrderedDict" in refused(zip_pth(tmp_path / "d.pth", p["build_on_dict"]), "refused")
+  negative = tensor_pickle((1,), (1,), 1).replace(b"J\x00\x00\x00\x00(J\x01", b"J\xff\xff\xff\xff(J\x01")
+  assert "storage offset is (-1,)" in refused(zip_pth(tmp_path / "h.pth", negative, {"0": b"\0" * 4}), "refused")
+  huge = tensor_pickle((1 << 20, 1 << 20), (0, 0), 1)  # 4 TiB of one repeated element
+  assert "over 2 GiB" in refused(zip_pth(tmp_path / "i.pth", huge, {"0": b"\0" * 4}), "refused")
   tensor_build = tensor_pickle((1,), (1,), 1)[:-2] + b"}" + _str("offset") + b"J\xff\xff\xff\xffsbu."  # offset -1
   assert "BUILD on a Tensor" in refused(zip_pth(tmp_path / "g.pth", tensor_build, {"0": b"\0" * 4}), "refused")
   not_storage = b"\x80\x02(" + _str("module") + _str("x") + b"tQ."

@@ -150,8 +150,8 @@ def test_mismatched_pth_lists_every_problem_and_writes_nothing(pth, tmp_path):
 @pytest.mark.parametrize("content", [
     b"",
     b"this is not a weights file\n",
-    os.urandom(4096),
-    b"PK\x03\x04" + os.urandom(2000),  # a broken zip archive
+    np.random.default_rng(0).bytes(4096),  # seeded: the same bytes every run
+    b"PK\x03\x04" + np.random.default_rng(1).bytes(2000),  # a broken zip archive
     pickle.dumps([1, 2, 3]),  # a plain (legacy-format-looking) pickle
 ], ids=["empty", "text", "random", "broken-zip", "plain-pickle"])
 def test_corrupt_pth_is_a_clear_error(tmp_path, content):
