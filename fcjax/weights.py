@@ -1,8 +1,11 @@
 """Trained InceptionV1 weights: the cache, the download, resolving ``--weights`` arguments, and an accuracy check.
 
-The pretrained weights are Lucent's ``inception5h.pth`` (SPEC §1). :func:`download` fetches it into the cache
-(``$FCJAX_CACHE`` or ``~/.cache/fcjax``), checks its structure (all 116 keys and shapes), converts it to an fcjax
-checkpoint and records its sha256. Without network it fails at once and says how to convert a local copy instead.
+The pretrained weights are Lucent's ``inception5h.pth`` (SPEC §1). :func:`download` fetches it into a temporary file
+in the cache (``$FCJAX_CACHE`` or ``~/.cache/fcjax``), verifies that it is the published file (its git blob id, the
+content digest git records for the file, must be :data:`LUCENT_BLOB_ID`), checks its structure (all 116 keys and
+shapes), converts it to an fcjax checkpoint that records the verified digests, and renames both into place. Without
+network, or for a file that fails verification, it fails at once, leaves nothing behind and says how to pass a local
+copy instead.
 :func:`verify` measures top-1 / top-5 accuracy on labelled ImageNet photos so a user can see converted weights work
 (inception5h classifies most photos correctly; random weights score about 1 / 1000).
 """
@@ -25,6 +28,11 @@ from fcjax import errors
 LUCENT_URL = "https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth"
 CHECKPOINT_NAME = "inceptionv1"  # the converted checkpoint directory inside the cache
 PTH_NAME = "inception5h.pth"  # the downloaded original, kept beside it (Lucent reads it; `convert` accepts it)
+# The git blob id (sha1 of b"blob <size>\0" + bytes) of inception5h.pth on the master branch of
+# ProGamerGov/pytorch-old-tensorflow-models (committed 2020-04-10, "Fixed Inception5h"), the file LUCENT_URL serves.
+LUCENT_BLOB_ID = "119f77db85c8352960933e025312b507d9a96ed7"
+# The same path before that fix (2020-02-28): a different, superseded file that must not be taken for the real one.
+PRE_FIX_BLOB_PREFIX = "2ddbe671"
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -33,29 +41,58 @@ def default_cache_dir() -> pathlib.Path:
   return pathlib.Path(env).expanduser() if env else pathlib.Path.home() / ".cache" / "fcjax"
 
 
+def _by_hand_hint(cache: pathlib.Path) -> str:
+  return (f"If you have a copy of inception5h.pth you trust, pass it by hand: --weights path/to/inception5h.pth, or "
+          f"`fcjax weights convert FILE {cache / CHECKPOINT_NAME}`")
+
+
+def check_published(path: str | os.PathLike, url: str, cache: pathlib.Path, expected: str | None = None) -> str:
+  """The git blob id of a downloaded file, after checking that it is the published ``inception5h.pth``.
+
+  Raises:
+    WeightsError: the file is the pre-fix ``inception5h.pth`` or anything else whose blob id is not ``expected``
+      (default :data:`LUCENT_BLOB_ID`); the message says what was expected and how to pass a file by hand.
+  """
+  import weights_conversion
+  expected = (expected or LUCENT_BLOB_ID).lower()
+  blob = weights_conversion.git_blob_id(path)
+  size = os.path.getsize(path)
+  if blob.startswith(PRE_FIX_BLOB_PREFIX):
+    raise errors.WeightsError(
+        f"{url} served the pre-fix inception5h.pth (git blob {blob}), which ProGamerGov/pytorch-old-tensorflow-models "
+        f"replaced on 2020-04-10 with the fixed file (git blob {expected}); refusing it. " + _by_hand_hint(cache))
+  if blob != expected:
+    raise errors.WeightsError(
+        f"{url} is not the published inception5h.pth: its git blob id is {blob} ({size} bytes), expected {expected}; "
+        f"refusing it (a truncated, substituted or other file). " + _by_hand_hint(cache))
+  return blob
+
+
 def _no_network_hint(url: str, cache: pathlib.Path) -> str:
   return (f"Without network: download {url} on another machine, copy it here and run "
           f"`fcjax weights convert PATH {cache / CHECKPOINT_NAME}` (or pass the .pth directly: --weights PATH)")
 
 
 def download(url: str | None = LUCENT_URL, cache_dir: str | os.PathLike | None = None, timeout: float = 30.0, *,
-             force: bool = False, sha256: str | None = None) -> pathlib.Path:
-  """Fetch Lucent's ``inception5h.pth``, check and convert it; the converted checkpoint's path.
+             force: bool = False, sha256: str | None = None, blob_id: str | None = None) -> pathlib.Path:
+  """Fetch Lucent's ``inception5h.pth``, verify, check and convert it; the converted checkpoint's path.
 
   Args:
-    url: where to fetch the ``.pth`` (default :data:`LUCENT_URL`; None means the default).
+    url: where to fetch the ``.pth`` (default :data:`LUCENT_URL`; None means the default). A mirror must serve the
+      same bytes: the file is verified whatever the URL.
     cache_dir: the cache (default :func:`default_cache_dir`).
     timeout: seconds to wait for the server to connect or send data.
     force: download and convert again even if the cache already holds a checkpoint.
-    sha256: if given, the file's expected sha256 (a mismatch is an error).
+    sha256: if given, the file's expected sha256 as well (a mismatch is an error).
+    blob_id: the file's expected git blob id (default :data:`LUCENT_BLOB_ID`, the published file).
 
   Returns:
-    ``cache_dir / 'inceptionv1'``, a checkpoint directory whose ``metadata.json`` records the URL and the sha256; the
-    original file is kept as ``cache_dir / 'inception5h.pth'``.
+    ``cache_dir / 'inceptionv1'``, a checkpoint directory whose ``metadata.json`` records the URL, the sha256 and the
+    verified git blob id (``git_blob_id``); the original file is kept as ``cache_dir / 'inception5h.pth'``.
 
   Raises:
-    WeightsError: no network, an HTTP error, a file that is not InceptionV1's state_dict, or a sha256 mismatch.
-    Nothing half-written is left in the cache.
+    WeightsError: no network, an HTTP error, a file that is not the published one (the pre-fix file included), a
+    sha256 mismatch, or a file that is not InceptionV1's state_dict. Nothing is left in the cache after a failure.
   """
   import weights_conversion
   url = url or LUCENT_URL
@@ -79,12 +116,16 @@ def download(url: str | None = LUCENT_URL, cache_dir: str | os.PathLike | None =
         reason = getattr(e, "reason", e)
         raise errors.WeightsError(f"could not download {url} (no network? {reason}). "
                                   + _no_network_hint(url, cache)) from None
+    blob = check_published(tmp, url, cache, blob_id)  # before the file is parsed at all
     digest = weights_conversion.file_sha256(tmp)
     if sha256 is not None and digest != sha256.lower():
-      raise errors.WeightsError(f"{url} has sha256 {digest}, expected {sha256}: refusing the file")
+      raise errors.WeightsError(f"{url} has sha256 {digest}, expected {sha256}: refusing the file. "
+                                + _by_hand_hint(cache))
     # convert() checks all 116 keys and shapes before writing anything, then renames the checkpoint into place.
     try:
-      path = weights_conversion.convert(tmp, target, overwrite=True, source=url, sha256=digest)
+      path = weights_conversion.convert(
+          tmp, target, overwrite=True, source=url, sha256=digest,
+          extra_metadata={"git_blob_id": blob, "verified": f"git blob id {blob} matched before conversion"})
     except errors.WeightsError as e:
       raise errors.WeightsError(str(e).replace(str(tmp), url)) from None  # name the file by its URL
     os.replace(tmp, cache / PTH_NAME)

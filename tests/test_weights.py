@@ -1,12 +1,14 @@
 """fcjax.weights: download (against a local HTTP server on 127.0.0.1), cache, resolve, verify, labels.
 
 The real inception5h.pth cannot be fetched here (no internet), so a random-init state_dict in the same format is
-served locally. Runtime: ~15 s.
+served locally (over HTTP and as a file:// URL), with the published file's expected git blob id (or the pre-fix file's
+prefix) monkeypatched to the served file's, to exercise acceptance and each refusal. No torch needed. Runtime: ~15 s.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import pathlib
 import socket
@@ -36,11 +38,12 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
   """(base URL, served directory, params in the served inception5h.pth)."""
-  pytest.importorskip("torch")
   root = tmp_path_factory.mktemp("www")
   params = random_params(0)
   lucent_pth.save(params, root / "inception5h.pth")
   lucent_pth.save({k: params[k] for k in list(params)[:4]}, root / "partial.pth")
+  data = (root / "inception5h.pth").read_bytes()
+  (root / "truncated.pth").write_bytes(data[:len(data) // 3])
   httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
   thread = threading.Thread(target=httpd.serve_forever, daemon=True)
   thread.start()
@@ -56,33 +59,96 @@ def closed_port_url() -> str:
   return f"http://127.0.0.1:{port}/inception5h.pth"  # nothing listens there: connection refused at once
 
 
-def test_download_checks_converts_and_caches(server, tmp_path):
+def blob(path: pathlib.Path) -> str:
+  """The git blob id, computed here independently: sha1 of b"blob <size>\\0" + the bytes."""
+  data = path.read_bytes()
+  return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_published_blob_ids():
+  assert weights.LUCENT_BLOB_ID == "119f77db85c8352960933e025312b507d9a96ed7"
+  assert weights.PRE_FIX_BLOB_PREFIX == "2ddbe671"
+  assert weights.LUCENT_URL.endswith("ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth")
+
+
+def test_download_verifies_converts_and_caches(server, tmp_path, monkeypatch):
   base_url, root, params = server
+  monkeypatch.setattr(weights, "LUCENT_BLOB_ID", blob(root / "inception5h.pth"))  # as if this were the published file
   cache = tmp_path / "cache"
   path = weights.download(f"{base_url}/inception5h.pth", cache_dir=cache)
   assert path == (cache / "inceptionv1").absolute()
   meta = wc.info(path)
   assert meta["source"] == f"{base_url}/inception5h.pth"
   assert meta["source_format"] == "lucent-pth"
-  assert meta["sha256"] == wc.file_sha256(root / "inception5h.pth")
+  assert meta["sha256"] == wc.file_sha256(root / "inception5h.pth") == hashlib.sha256(
+      (root / "inception5h.pth").read_bytes()).hexdigest()
+  assert meta["git_blob_id"] == blob(root / "inception5h.pth") and meta["git_blob_id"] in meta["verified"]
   assert sorted(p.name for p in cache.iterdir()) == ["inception5h.pth", "inceptionv1"]  # no temp files
+  assert (cache / "inception5h.pth").read_bytes() == (root / "inception5h.pth").read_bytes()
   loaded = m.load_params(str(path))
   np.testing.assert_array_equal(loaded["mixed4c_3x3"]["w"], params["mixed4c_3x3"]["w"])
   assert weights.digest(loaded) == meta["params_sha256"]
   # cached: a second call needs no network
   assert weights.download(closed_port_url(), cache_dir=cache) == path
   assert weights.resolve("default", cache_dir=cache) == cache / "inceptionv1"
+  # converting the checkpoint again keeps the verified provenance
+  again = wc.info(wc.convert(path, tmp_path / "copy"))
+  assert again["git_blob_id"] == meta["git_blob_id"] and again["verified"] == meta["verified"]
 
 
-def test_download_refuses_bad_files_and_leaves_nothing(server, tmp_path):
-  base_url, _, _ = server
+def test_download_from_a_file_url(server, tmp_path, monkeypatch):
+  _, root, params = server
+  monkeypatch.setattr(weights, "LUCENT_BLOB_ID", blob(root / "inception5h.pth"))
+  path = weights.download((root / "inception5h.pth").as_uri(), cache_dir=tmp_path / "c")
+  assert wc.info(path)["git_blob_id"] == blob(root / "inception5h.pth")
+  np.testing.assert_array_equal(m.load_params(str(path))["softmax2"]["b"], params["softmax2"]["b"])
+
+
+def _never_parsed(monkeypatch):
+  """Make any attempt to read or convert the downloaded file fail the test (verification must come first)."""
+  def boom(*args, **kwargs):
+    raise AssertionError("an unverified download was parsed")
+  monkeypatch.setattr(wc, "convert", boom)
+  monkeypatch.setattr(wc, "read_params", boom)
+
+
+def test_download_refuses_a_file_that_is_not_the_published_one(server, tmp_path, monkeypatch):
+  base_url, root, _ = server
   cache = tmp_path / "cache"
+  _never_parsed(monkeypatch)
+  for name in ("inception5h.pth", "truncated.pth"):  # a substituted file (random weights) and a truncated one
+    with pytest.raises(errors.WeightsError) as e:
+      weights.download(f"{base_url}/{name}", cache_dir=cache)
+    msg = str(e.value)
+    assert msg.startswith(f"{base_url}/{name} is not the published inception5h.pth")
+    assert f"its git blob id is {blob(root / name)}" in msg
+    assert "expected 119f77db85c8352960933e025312b507d9a96ed7" in msg
+    assert "--weights path/to/inception5h.pth" in msg and f"fcjax weights convert FILE {cache / 'inceptionv1'}" in msg
+    assert list(cache.iterdir()) == []  # nothing left behind: no temp file, no checkpoint
+
+
+def test_download_refuses_the_pre_fix_file(server, tmp_path, monkeypatch):
+  base_url, root, _ = server
+  cache = tmp_path / "cache"
+  _never_parsed(monkeypatch)
+  monkeypatch.setattr(weights, "PRE_FIX_BLOB_PREFIX", blob(root / "inception5h.pth")[:8])  # as if it were 2ddbe671...
+  with pytest.raises(errors.WeightsError, match="served the pre-fix inception5h.pth") as e:
+    weights.download(f"{base_url}/inception5h.pth", cache_dir=cache)
+  assert "replaced on 2020-04-10" in str(e.value) and "--weights path/to/inception5h.pth" in str(e.value)
+  assert list(cache.iterdir()) == []
+
+
+def test_download_refuses_bad_files_and_leaves_nothing(server, tmp_path, monkeypatch):
+  base_url, root, _ = server
+  cache = tmp_path / "cache"
+  monkeypatch.setattr(weights, "LUCENT_BLOB_ID", blob(root / "partial.pth"))  # verified, but not InceptionV1's
   with pytest.raises(errors.WeightsError, match="missing key mixed3a_3x3_bottleneck_pre_relu_conv.weight") as e:
     weights.download(f"{base_url}/partial.pth", cache_dir=cache)
   assert str(e.value).startswith(f"{base_url}/partial.pth is not Lucent's")  # named by its URL, not a temp file
   with pytest.raises(errors.WeightsError, match="HTTP 404"):
     weights.download(f"{base_url}/nothing-here.pth", cache_dir=cache)
-  with pytest.raises(errors.WeightsError, match="sha256"):
+  monkeypatch.setattr(weights, "LUCENT_BLOB_ID", blob(root / "inception5h.pth"))
+  with pytest.raises(errors.WeightsError, match="sha256 .*, expected 0000.*--weights"):
     weights.download(f"{base_url}/inception5h.pth", cache_dir=cache, sha256="0" * 64)
   assert list(cache.iterdir()) == []
 

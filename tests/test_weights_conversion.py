@@ -4,6 +4,9 @@ The GraphDef test builds, with TensorFlow, a graph that has inception5h's consta
 and the stem + mixed3a + head ops on them, converts the serialized .pb with fcjax, checks that every one of the 116
 arrays lands where it belongs, and compares fcjax's model with TensorFlow's computation over the same constants at an
 odd input size (97 px), which also exercises TF-SAME padding and LRN inside the real network.
+The .pth tests need no torch (fcjax writes and reads the files itself; tests/test_pth_reader.py cross-checks the
+reader against torch). Also checked: weights_conversion's own table of InceptionV1's shapes equals the model's, and
+weights_conversion imports nothing from fcjax.models (imports point one way).
 Runtime: ~30 s on 2 busy CPU cores (TensorFlow import and graph run, a 28 MB .pth written several times).
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
+import subprocess
 import sys
 
 import jax
@@ -21,7 +25,9 @@ import pytest
 import weights_conversion as wc
 from fcjax import errors
 from fcjax.models import inception_v1 as m
-from weights_conversion import checkpoint, lucent_pth, lucid_pb
+from weights_conversion import _shapes, _torch_write, checkpoint, lucent_pth, lucid_pb
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def random_params(seed: int = 0) -> dict:
@@ -50,7 +56,6 @@ def rel_err(a, b) -> float:
 @pytest.fixture(scope="module")
 def pth(tmp_path_factory):
   """(params, path of the same params saved as a Lucent state_dict .pth)."""
-  pytest.importorskip("torch")
   params = random_params(1)
   path = tmp_path_factory.mktemp("pth") / "inception5h.pth"
   lucent_pth.save(params, path)
@@ -59,6 +64,29 @@ def pth(tmp_path_factory):
 
 def _leftovers(directory: pathlib.Path) -> list[str]:
   return sorted(p.name for p in directory.iterdir())
+
+
+# --- the shape table and the import direction -----------------------------------------------------------------------
+
+def test_own_shape_table_equals_the_models():
+  ours, model = _shapes.param_shapes(), m.param_shapes()
+  assert ours == model and list(ours) == list(model)  # names, shapes and order
+  assert m.param_count() == sum(np.prod(s) for p in ours.values() for s in p.values())
+
+
+def test_weights_conversion_imports_nothing_from_fcjax_models(pth, tmp_path):
+  _, path = pth
+  code = (f"import sys, weights_conversion as wc\n"
+          f"wc.check_params(wc.read_params({str(path)!r}))\n"
+          f"wc.info({str(path)!r})\n"
+          f"bad = sorted(k for k in sys.modules if k.startswith(('fcjax.models', 'torch', 'tensorflow')))\n"
+          f"assert not bad, bad\n"
+          f"print('ok')")
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+  assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+  for f in (ROOT / "weights_conversion").glob("*.py"):
+    assert "fcjax.models" not in f.read_text().replace("``fcjax.models", ""), f.name  # (docstrings may name it)
 
 
 # --- .pth ------------------------------------------------------------------------------------------------------------
@@ -87,6 +115,9 @@ def test_pth_convert_roundtrip_and_metadata(pth, tmp_path):
   assert meta["format"] == "fcjax-checkpoint" and meta["source_format"] == "lucent-pth"
   assert meta["source"] == str(path.absolute())
   assert meta["sha256"] == wc.file_sha256(path) == wc.info(path)["sha256"]
+  data = path.read_bytes()
+  import hashlib
+  assert meta["git_blob_id"] == hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == wc.git_blob_id(path)
   assert meta["param_count"] == 7_066_380
   assert meta["params_sha256"] == wc.params_digest(params)
   import fcjax
@@ -99,14 +130,13 @@ def test_pth_convert_roundtrip_and_metadata(pth, tmp_path):
 
 
 def test_mismatched_pth_lists_every_problem_and_writes_nothing(pth, tmp_path):
-  import torch
   params, _ = pth
-  sd = {k: torch.from_numpy(v) for k, v in lucent_pth.from_params(params).items()}
+  sd = lucent_pth.from_params(params)
   del sd["mixed4b_5x5_pre_relu_conv.bias"]
-  sd["mixed4b_extra_conv.weight"] = torch.zeros(3)
-  sd["conv2d1_pre_relu_conv.weight"] = torch.zeros(64, 64, 3, 3)
+  sd["mixed4b_extra_conv.weight"] = np.zeros(3, np.float32)
+  sd["conv2d1_pre_relu_conv.weight"] = np.zeros((64, 64, 3, 3), np.float32)
   path = tmp_path / "bad.pth"
-  torch.save(sd, path)
+  _torch_write.save(sd, path)
   with pytest.raises(errors.WeightsError) as e:
     wc.convert(path, tmp_path / "out" / "ckpt")
   msg = str(e.value)
@@ -120,15 +150,24 @@ def test_mismatched_pth_lists_every_problem_and_writes_nothing(pth, tmp_path):
 @pytest.mark.parametrize("content", [
     b"",
     b"this is not a weights file\n",
-    os.urandom(4096),
-    b"PK\x03\x04" + os.urandom(2000),  # a broken zip archive
+    np.random.default_rng(0).bytes(4096),  # seeded: the same bytes every run
+    b"PK\x03\x04" + np.random.default_rng(1).bytes(2000),  # a broken zip archive
     pickle.dumps([1, 2, 3]),  # a plain (legacy-format-looking) pickle
 ], ids=["empty", "text", "random", "broken-zip", "plain-pickle"])
 def test_corrupt_pth_is_a_clear_error(tmp_path, content):
-  pytest.importorskip("torch")
   path = tmp_path / "weights.pth"
   path.write_bytes(content)
-  with pytest.raises(errors.WeightsError, match="not a readable PyTorch state_dict|not a state_dict"):
+  with pytest.raises(errors.WeightsError, match="not a readable PyTorch file") as e:
+    wc.read_params(path)
+  assert "\n" not in str(e.value)
+
+
+def test_pth_that_is_not_a_state_dict(tmp_path):
+  import zipfile
+  path = tmp_path / "list.pth"
+  with zipfile.ZipFile(path, "w") as zf:
+    zf.writestr("list/data.pkl", pickle.dumps([1.0, 2.0], protocol=2))
+  with pytest.raises(errors.WeightsError, match="holds a list, not a state_dict of tensors"):
     wc.read_params(path)
 
 
@@ -136,9 +175,24 @@ def test_truncated_pth_is_a_clear_error(pth, tmp_path):
   _, path = pth
   cut = tmp_path / "cut.pth"
   cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-  with pytest.raises(errors.WeightsError, match="not a readable PyTorch state_dict"):
+  with pytest.raises(errors.WeightsError, match="not a readable PyTorch file"):
     wc.convert(cut, tmp_path / "ckpt")
   assert not (tmp_path / "ckpt").exists()
+
+
+def test_malicious_pickle_is_refused_not_executed(tmp_path):
+  marker = tmp_path / "pwned"
+  evil = pickle.dumps({"conv2d0_pre_relu_conv.weight": _Payload(marker)}, protocol=2)
+  pickle.loads(evil)  # the payload is live: plain unpickling runs it
+  assert marker.exists()
+  marker.unlink()
+  import zipfile
+  path = tmp_path / "evil.pth"
+  with zipfile.ZipFile(path, "w") as zf:
+    zf.writestr("evil/data.pkl", evil)
+  with pytest.raises(errors.WeightsError, match="was refused: its pickle refers to "):
+    wc.convert(path, tmp_path / "ckpt")
+  assert not marker.exists() and not (tmp_path / "ckpt").exists()
 
 
 class _Payload:
@@ -151,24 +205,10 @@ class _Payload:
     return pathlib.Path.touch, (self.marker,)
 
 
-def test_malicious_pickle_is_refused_not_executed(tmp_path):
-  torch = pytest.importorskip("torch")
-  marker = tmp_path / "pwned"
-  pickle.loads(pickle.dumps(_Payload(marker)))  # the payload is live: plain unpickling runs it
-  assert marker.exists()
-  marker.unlink()
-  path = tmp_path / "evil.pth"
-  torch.save({"conv2d0_pre_relu_conv.weight": _Payload(marker)}, path)
-  with pytest.raises(errors.WeightsError, match="refused"):
-    wc.read_params(path)
-  assert not marker.exists()
-
-
-def test_missing_torch_or_tensorflow_is_a_clear_error(pth, tmp_path, monkeypatch):
-  _, path = pth
+def test_reading_pth_needs_no_torch_and_pb_needs_tensorflow(pth, tmp_path, monkeypatch):
+  params, path = pth
   monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-  with pytest.raises(errors.WeightsError, match="needs torch"):
-    wc.read_params(path)
+  assert_same_params(wc.read_params(path), params)
   pb = tmp_path / "g.pb"
   pb.write_bytes(b"\x0a\x00")
   monkeypatch.setitem(sys.modules, "tensorflow", None)

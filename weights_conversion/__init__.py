@@ -23,9 +23,9 @@ from typing import Mapping
 import numpy as np
 
 from fcjax import errors
-from weights_conversion import checkpoint, lucent_pth, lucid_pb
+from weights_conversion import _shapes, checkpoint, lucent_pth, lucid_pb
 
-__all__ = ["FORMATS", "check_params", "convert", "detect_format", "file_sha256", "info", "params_digest",
+__all__ = ["FORMATS", "check_params", "convert", "detect_format", "file_sha256", "git_blob_id", "info", "params_digest",
            "read_params"]
 
 FORMATS = (lucent_pth.FORMAT, lucid_pb.FORMAT, checkpoint.FORMAT)
@@ -53,8 +53,7 @@ def detect_format(path: str | os.PathLike) -> str:
 
 def check_params(params: Mapping, source: str = "params") -> None:
   """Raise :class:`~fcjax.errors.WeightsError` unless ``params`` has exactly InceptionV1's arrays and shapes."""
-  from fcjax.models.inception_v1 import param_shapes
-  expected = {f"{n}/{k}": s for n, p in param_shapes().items() for k, s in p.items()}
+  expected = {f"{n}/{k}": s for n, p in _shapes.param_shapes().items() for k, s in p.items()}
   got = {f"{n}/{k}": tuple(np.shape(v)) for n, p in params.items() for k, v in dict(p).items()}
   problems = [f"missing {k} (expected shape {s})" for k, s in expected.items() if k not in got]
   problems += [f"unexpected {k} (shape {s})" for k, s in got.items() if k not in expected]
@@ -91,6 +90,15 @@ def file_sha256(path: str | os.PathLike) -> str:
   return h.hexdigest()
 
 
+def git_blob_id(path: str | os.PathLike) -> str:
+  """Hex git blob id of a file, ``sha1(b"blob %d\\0" % size + bytes)``: the id git (and GitHub) gives its content."""
+  h = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
 def params_digest(params: Mapping) -> str:
   """Hex sha256 of the parameter values (names, shapes and float32 bytes in sorted order): identifies weights
   independently of the file they came from."""
@@ -104,7 +112,7 @@ def params_digest(params: Mapping) -> str:
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool = False, source: str | None = None,
-            sha256: str | None = None) -> pathlib.Path:
+            sha256: str | None = None, extra_metadata: Mapping | None = None) -> pathlib.Path:
   """Convert a weights file to an fcjax checkpoint directory ``dst`` (orbax params + ``metadata.json``).
 
   Args:
@@ -113,6 +121,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
     overwrite: replace an existing ``dst``.
     source: what to record as the source (default: the absolute path of ``src``; ``download`` records the URL).
     sha256: the source file's sha256 if already known (computed otherwise).
+    extra_metadata: more provenance to record (``download`` adds ``verified``); the source file's ``git_blob_id``
+      is always recorded, and converting a checkpoint keeps what it recorded.
 
   Returns:
     The absolute path of ``dst``.
@@ -127,13 +137,15 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
   if fmt == checkpoint.FORMAT:
     prev = checkpoint.read_metadata(src_path)
     origin = {"source": prev.get("source", str(src_path)), "source_format": prev.get("source_format", fmt),
-              "sha256": prev.get("sha256")}
+              "sha256": prev.get("sha256"), **{k: prev[k] for k in ("git_blob_id", "verified") if k in prev}}
   else:
-    origin = {"source": source or str(src_path), "source_format": fmt, "sha256": sha256 or file_sha256(src_path)}
+    origin = {"source": source or str(src_path), "source_format": fmt, "sha256": sha256 or file_sha256(src_path),
+              "git_blob_id": git_blob_id(src_path)}
   metadata = {
       "format": checkpoint.FORMAT,
       "model": "inceptionv1",
       **origin,
+      **dict(extra_metadata or {}),
       "params_sha256": params_digest(params),
       "param_count": int(sum(np.size(v) for p in params.values() for v in p.values())),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -144,9 +156,10 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
 
 def info(path: str | os.PathLike) -> dict:
   """What a weights path is: for a checkpoint its ``metadata.json`` (plus ``path``); for a ``.pth`` / ``.pb`` file
-  ``{'path', 'format', 'bytes', 'sha256'}`` (the file is not parsed)."""
+  ``{'path', 'format', 'bytes', 'sha256', 'git_blob_id'}`` (the file is not parsed)."""
   path = pathlib.Path(path).absolute()
   fmt = detect_format(path)
   if fmt == checkpoint.FORMAT:
     return {"path": str(path), **checkpoint.read_metadata(path)}
-  return {"path": str(path), "format": fmt, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+  return {"path": str(path), "format": fmt, "bytes": path.stat().st_size, "sha256": file_sha256(path),
+          "git_blob_id": git_blob_id(path)}

@@ -5,7 +5,7 @@ Layout::
     DST/
       params/         orbax StandardCheckpointer checkpoint of the params dict (float32 numpy arrays)
       metadata.json   {"format", "model", "source", "source_format", "sha256", "params_sha256", "created",
-                       "fcjax_version", "param_count"}
+                       "fcjax_version", "param_count"}, plus "git_blob_id" and "verified" for a verified download
 
 :func:`save` writes everything into a temporary sibling directory and renames it into place at the end, so an error
 or an interrupt never leaves a half-written ``DST``.

@@ -4,22 +4,23 @@ Layout of the file (SPEC §1): 116 tensors, ``<conv>_pre_relu_conv.weight`` (OIH
 convs, ``softmax2_pre_activation_matmul.weight`` ([1008, 1024], out x in) and ``.bias``. fcjax keeps TensorFlow's
 layouts: conv kernels HWIO, the dense weight [in, out].
 
-The file is untrusted input: it is read with ``torch.load(..., weights_only=True)``, which unpickles only tensors and
-plain containers and refuses anything that would run code.
+The file is untrusted input, and reading it needs no torch: :mod:`weights_conversion._torch_file` reads both
+``torch.save`` formats with a restricted unpickler that admits only tensors in plain containers and refuses anything
+that would run code (never executing it); :func:`save` writes the zip format, also without torch.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
-import warnings
 from typing import Mapping
 
 import numpy as np
 
 from fcjax import errors
+from weights_conversion import _torch_file, _torch_write
+from weights_conversion._shapes import DENSE, param_shapes
 
-DENSE = "softmax2"
 DENSE_KEY = "softmax2_pre_activation_matmul"
 FORMAT = "lucent-pth"
 
@@ -31,7 +32,6 @@ def module_name(param: str) -> str:
 
 def expected_shapes() -> dict[str, tuple[int, ...]]:
   """``{state_dict key: shape}`` of Lucent's InceptionV1 (116 keys)."""
-  from fcjax.models.inception_v1 import param_shapes
   out = {}
   for name, s in param_shapes().items():
     w = s["w"]
@@ -40,41 +40,20 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
   return out
 
 
-def _describe(e: BaseException) -> str:
-  msg = str(e).strip().splitlines()
-  return f"{type(e).__name__}: {msg[0][:300]}" if msg else type(e).__name__
-
-
 def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-  """The tensors of a ``.pth`` file as float32 numpy arrays, read safely (``weights_only=True``).
+  """The tensors of a ``.pth`` file as float32 numpy arrays, read safely and without torch.
 
   Raises:
-    WeightsError: torch is missing, or the file is unreadable, corrupt, not a state_dict, or holds objects other than
-      tensors (a pickle that would run code is refused, never executed).
+    WeightsError: the file is missing, unreadable, corrupt, not a state_dict, or holds objects other than tensors (a
+      pickle that would run code is refused, never executed).
   """
   path = pathlib.Path(path)
-  try:
-    import torch
-  except ImportError as e:
-    raise errors.WeightsError(
-        f"reading {path.name} (a PyTorch file) needs torch: pip install 'fcjax[torch]' (CPU wheel: "
-        f"pip install torch --index-url https://download.pytorch.org/whl/cpu), or convert it on a machine that has "
-        f"torch with `fcjax weights convert {path} DST`") from e
-  if not path.is_file():
-    raise errors.WeightsError(f"weights file {path} does not exist")
-  try:
-    with warnings.catch_warnings():  # torch warns about odd pickles; any failure is reported below instead
-      warnings.simplefilter("ignore")
-      obj = torch.load(path, map_location="cpu", weights_only=True)
-  except Exception as e:  # noqa: BLE001 - every failure of an untrusted file becomes one clear message
-    raise errors.WeightsError(
-        f"{path} is not a readable PyTorch state_dict ({_describe(e)}). It is corrupt, not a weights file, or holds "
-        f"objects other than tensors (such files are refused: loading never runs code from the file)") from None
+  obj = _torch_file.load(path)
   if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
     obj = obj["state_dict"]  # a training checkpoint wrapping the state_dict
-  if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+  if not isinstance(obj, Mapping) or not all(isinstance(v, np.ndarray) for v in obj.values()):
     raise errors.WeightsError(f"{path} holds a {type(obj).__name__}, not a state_dict of tensors")
-  return {str(k): v.detach().to(torch.float32).cpu().numpy() for k, v in obj.items()}
+  return {str(k): np.asarray(v, np.float32) for k, v in obj.items()}
 
 
 def check(state_dict: Mapping[str, np.ndarray], source: str = "the state_dict") -> None:
@@ -93,7 +72,6 @@ def check(state_dict: Mapping[str, np.ndarray], source: str = "the state_dict") 
 def to_params(state_dict: Mapping[str, np.ndarray], source: str = "the state_dict") -> dict:
   """fcjax params from a Lucent state_dict (checked first): OIHW -> HWIO, dense [out, in] -> [in, out]."""
   check(state_dict, source)
-  from fcjax.models.inception_v1 import param_shapes
   params = {}
   for name in param_shapes():
     w = np.asarray(state_dict[f"{module_name(name)}.weight"], np.float32)
@@ -120,8 +98,6 @@ def read(path: str | os.PathLike) -> dict:
 
 
 def save(params: Mapping, path: str | os.PathLike) -> pathlib.Path:
-  """Write fcjax params as a Lucent ``.pth`` state_dict (needs torch)."""
-  import torch
-  path = pathlib.Path(path)
-  torch.save({k: torch.from_numpy(v) for k, v in from_params(params).items()}, path)
-  return path
+  """Write fcjax params as a Lucent ``.pth`` state_dict in ``torch.save``'s zip format (torch not needed; torch and
+  Lucent read the file)."""
+  return _torch_write.save(from_params(params), path)

@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from fcjax import errors
+from weights_conversion._shapes import param_shapes
 
 FORMAT = "lucid-pb"
 
@@ -26,7 +27,6 @@ def const_names(param: str) -> tuple[str, str]:
 
 def expected_shapes() -> dict[str, tuple[int, ...]]:
   """``{constant name: shape}`` that the conversion reads (116 constants)."""
-  from fcjax.models.inception_v1 import param_shapes
   out = {}
   for name, s in param_shapes().items():
     kw, kb = const_names(name)
@@ -40,7 +40,7 @@ def _tf():
   except ImportError as e:
     raise errors.WeightsError(
         "reading a TensorFlow GraphDef (.pb) needs TensorFlow: pip install 'fcjax[tf]' (or convert Lucent's "
-        "inception5h.pth instead, which needs only torch)") from e
+        "inception5h.pth instead, which needs nothing more)") from e
   return tf
 
 
@@ -83,7 +83,6 @@ def to_params(constants: Mapping[str, np.ndarray], source: str = "the graph") ->
     raise errors.WeightsError(
         f"{source} is not Lucid's InceptionV1 (inception5h) graph: {len(problems)} problem(s):\n  "
         + "\n  ".join(problems))
-  from fcjax.models.inception_v1 import param_shapes
   params = {}
   for name in param_shapes():
     kw, kb = const_names(name)
