@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import logging
 import pickle
+import socket
+import time
 from typing import Any, NamedTuple
 
 from fcjax import errors
@@ -55,6 +57,27 @@ def parse_coordinator(address: str) -> str:
     raise errors.FcjaxError(f"coordinator address must be HOST:PORT with a port in 1..65535, got {address!r} "
                             "(e.g. 10.0.0.1:1234: the first host's address and a free port)")
   return str(address)
+
+
+def _wait_for_coordinator(address: str, timeout: float) -> None:
+  """Return once a TCP connection to ``address`` succeeds; FcjaxError after ``timeout`` s.
+
+  Processes other than 0 probe the coordinator before ``jax.distributed.initialize``: JAX aborts the whole process
+  (no Python exception) when it cannot register within its timeout, which would leave a stack trace, not a reason.
+  """
+  host, _, port = address.rpartition(":")
+  host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+  deadline = time.monotonic() + timeout
+  while True:
+    try:
+      with socket.create_connection((host, int(port)), timeout=min(2.0, max(0.1, timeout))):
+        return
+    except OSError as e:
+      if time.monotonic() >= deadline:
+        raise errors.FcjaxError(f"cannot reach the coordinator {address} within {timeout:g} s ({e.strerror or e}): "
+                                "start process 0 (it serves there), check the address, the port and the firewall, "
+                                "and that every process uses the same --coordinator") from None
+      time.sleep(0.25)
 
 
 def _check_counts(num_processes: int | None, process_id: int | None) -> None:
@@ -145,6 +168,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
   for name, v in timeouts.items():
     if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
       raise errors.FcjaxError(f"{name} must be a positive number of seconds, got {v!r}")
+  if coordinator is not None and process_id not in (None, 0):
+    _wait_for_coordinator(coordinator, timeouts.get("initialization_timeout", 300))
   try:
     jax.distributed.initialize(coordinator, num_processes, process_id, **timeouts)
   except ValueError as e:
