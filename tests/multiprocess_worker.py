@@ -3,13 +3,14 @@
 Usage::
 
     python tests/multiprocess_worker.py --out DIR [--coordinator 127.0.0.1:PORT --num-processes N --process-id I]
-        [--local-devices D] [--sweep] [--stats FOLDER] [--resume-dir DIR] [--pause-at PHASE,BLOCK,PROCESS]
+        [--local-devices D] [--sweep [--sweep-model demo]] [--stats FOLDER] [--resume-dir DIR] [--pause-at PHASE,BLOCK,PROCESS]
 
 Every process runs the same jobs; what it did goes to ``DIR/report-<I>.json`` (its own file), including every file
 it wrote under ``DIR`` as seen by a Python audit hook (:class:`WriteAudit`). Jobs:
 
-* ``--sweep``: a smoke cosdot sweep of 4 pairs of toy features (``tests/toy_features.py``) over the global device
-  mesh (``fcjax.sweep.run``); process 0 writes ``DIR/sweep/`` (``SweepResult.save``). With ``--resume-dir`` the
+* ``--sweep``: a smoke cosdot sweep of 4 pairs of toy features (``tests/toy_features.py``; ``--sweep-model demo``:
+  2 pairs of the demo model's conv3, MACO images) over the global device mesh (``fcjax.sweep.run``); process 0
+  writes ``DIR/sweep/`` (``SweepResult.save``). With ``--resume-dir`` the
   state is checkpointed after every block (orbax, collectively); ``--pause-at`` makes one process stop for a minute
   after that block's checkpoint (so that the test can SIGKILL it there).
 * ``--stats FOLDER``: statistics of two layers of the demo model over the photos of an image folder; process p
@@ -145,15 +146,16 @@ class WriteAudit:
   WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
   def __init__(self, root: pathlib.Path):
-    self.root = str(root.resolve())
+    self.roots = {os.path.abspath(root), os.path.realpath(root)}  # as given, and with symbolic links resolved
     self.paths: set[str] = set()
     sys.addaudithook(self._hook)
 
   def _add(self, path) -> None:
     if isinstance(path, (str, bytes, os.PathLike)):
       p = os.path.abspath(os.fsdecode(path))
-      if p.startswith(self.root + os.sep):
-        self.paths.add(os.path.relpath(p, self.root))
+      for root in self.roots:
+        if p.startswith(root + os.sep):
+          self.paths.add(os.path.relpath(p, root))
 
   def _hook(self, event: str, args: tuple) -> None:
     try:
@@ -167,12 +169,20 @@ class WriteAudit:
 
 # --------------------------------------------------------------------------------------------------- the jobs
 
-def run_sweep(out: pathlib.Path, resume_dir: str | None, pause_at: tuple[int, int, int] | None) -> dict:
+def run_sweep(out: pathlib.Path, resume_dir: str | None, pause_at: tuple[int, int, int] | None,
+              model: str) -> dict:
   import jax  # noqa: PLC0415
+  import fcjax  # noqa: PLC0415
   from fcjax import sweep  # noqa: PLC0415
   import toy_features as toys  # noqa: PLC0415
 
-  comb = toys.combined(toys.line(a=2.0), toys.disc(r=1.5))
+  if model == "demo":  # the shipped demo model, MACO images, tiny settings
+    target = dict(model_or_fn=fcjax.demo.MODEL, params=fcjax.demo.MODEL.load_params(), layer="conv3",
+                  config=sweep.SweepConfig.smoke(canvas_size=32, input_size=32, n_angles=4, steps=4, block_steps=2),
+                  pairs=[(0, 1), (2, 3)])
+  else:  # toy features (tests/toy_features.py), sigmoid pixels
+    comb = toys.combined(toys.line(a=2.0), toys.disc(r=1.5))
+    target = dict(model_or_fn=comb.f, params=comb.params, config=sweep_config(), pairs=SWEEP_PAIRS)
   progress_file = out / f"progress-{jax.process_index()}.txt"
 
   def callback(info):
@@ -180,8 +190,7 @@ def run_sweep(out: pathlib.Path, resume_dir: str | None, pause_at: tuple[int, in
     if pause_at is not None and pause_at[:2] == (info["phase"], info["block"]) and jax.process_index() == pause_at[2]:
       time.sleep(60)  # the test SIGKILLs this process here
 
-  result = sweep.run(comb.f, comb.params, sweep_config(), pairs=SWEEP_PAIRS, resume_dir=resume_dir,
-                     callback=callback)
+  result = sweep.run(**target, resume_dir=resume_dir, callback=callback)
   if distributed.is_writer():
     result.save(out / "sweep")
   distributed.barrier("sweep saved")
@@ -216,6 +225,7 @@ def main(argv=None) -> int:
   ap.add_argument("--heartbeat-timeout", type=int, default=None)
   ap.add_argument("--out", required=True)
   ap.add_argument("--sweep", action="store_true")
+  ap.add_argument("--sweep-model", choices=("toy", "demo"), default="toy")
   ap.add_argument("--stats", default=None, metavar="FOLDER")
   ap.add_argument("--resume-dir", default=None)
   ap.add_argument("--pause-at", default=None, metavar="PHASE,BLOCK,PROCESS")
@@ -235,7 +245,7 @@ def main(argv=None) -> int:
             "local_devices": jax.local_device_count(), "global_devices": jax.device_count()}
   if args.sweep:
     pause = tuple(int(v) for v in args.pause_at.split(",")) if args.pause_at else None
-    report["sweep"] = run_sweep(out, args.resume_dir, pause)
+    report["sweep"] = run_sweep(out, args.resume_dir, pause, args.sweep_model)
   if args.stats:
     report["stats"] = run_stats(out, args.stats)
   report["written"] = sorted(audit.paths)  # before this report itself
