@@ -80,13 +80,14 @@ def _wait_for_coordinator(address: str, timeout: float) -> None:
       time.sleep(0.25)
 
 
-def _check_counts(num_processes: int | None, process_id: int | None) -> None:
-  def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+def _is_int(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
 
-  if num_processes is not None and not (is_int(num_processes) and num_processes >= 1):
+
+def _check_counts(num_processes: int | None, process_id: int | None) -> None:
+  if num_processes is not None and not (_is_int(num_processes) and num_processes >= 1):
     raise errors.FcjaxError(f"num_processes must be a positive integer, got {num_processes!r}")
-  if process_id is not None and not (is_int(process_id) and process_id >= 0):
+  if process_id is not None and not (_is_int(process_id) and process_id >= 0):
     raise errors.FcjaxError(f"process_id must be an integer >= 0, got {process_id!r}")
   if num_processes is not None and process_id is not None and process_id >= num_processes:
     raise errors.FcjaxError(f"process_id must be in 0..{num_processes - 1} for num_processes={num_processes}, got "
@@ -106,8 +107,12 @@ def current() -> Cluster:
   import jax  # noqa: PLC0415
   if not jax.distributed.is_initialized():
     return Cluster(0, 1, None)
-  from jax._src import distributed as jd  # noqa: PLC0415 - the coordinator address is not public
-  return Cluster(jax.process_index(), jax.process_count(), jd.global_state.coordinator_address)
+  try:
+    from jax._src import distributed as jd  # noqa: PLC0415 - the coordinator address is not public API
+    address = jd.global_state.coordinator_address
+  except (ImportError, AttributeError):
+    address = "?"
+  return Cluster(jax.process_index(), jax.process_count(), address)
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None, *,
@@ -140,8 +145,16 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
   if coordinator is not None:
     parse_coordinator(coordinator)
   _check_counts(num_processes, process_id)
-  if local_device_count is not None and not (isinstance(local_device_count, int) and local_device_count >= 1):
+  if local_device_count is not None and not (_is_int(local_device_count) and local_device_count >= 1):
     raise errors.FcjaxError(f"local_device_count must be a positive integer, got {local_device_count!r}")
+  timeouts = {}  # jax.distributed.initialize's names
+  for name, jax_name, v in (("initialization_timeout", "initialization_timeout", initialization_timeout),
+                            ("heartbeat_timeout", "heartbeat_timeout_seconds", heartbeat_timeout),
+                            ("shutdown_timeout", "shutdown_timeout_seconds", shutdown_timeout)):
+    if v is not None:
+      if not (_is_int(v) and v >= 1):
+        raise errors.FcjaxError(f"{name} must be a positive integer number of seconds, got {v!r}")
+      timeouts[jax_name] = v
   explicit = (coordinator, num_processes, process_id) != (None, None, None)
   if jax.distributed.is_initialized():
     now = current()
@@ -162,12 +175,6 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
   jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU-only setting; GPUs and TPUs use their own
   if local_device_count is not None:
     jax.config.update("jax_num_cpu_devices", local_device_count)
-  timeouts = {k: v for k, v in (("initialization_timeout", initialization_timeout),
-                                ("heartbeat_timeout_seconds", heartbeat_timeout),
-                                ("shutdown_timeout_seconds", shutdown_timeout)) if v is not None}
-  for name, v in timeouts.items():
-    if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-      raise errors.FcjaxError(f"{name} must be a positive number of seconds, got {v!r}")
   if coordinator is not None and process_id not in (None, 0):
     _wait_for_coordinator(coordinator, timeouts.get("initialization_timeout", 300))
   try:
@@ -211,7 +218,7 @@ def process_slice(n: int, process_id: int | None = None, num_processes: int | No
   The shares of processes 0..P-1 tile ``[0, n)`` in order. ``process_id`` / ``num_processes`` default to this
   process's (``jax.process_index()`` / ``jax.process_count()``).
   """
-  if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+  if not _is_int(n) or n < 0:
     raise errors.FcjaxError(f"process_slice needs a count n >= 0, got {n!r}")
   if process_id is None or num_processes is None:
     import jax  # noqa: PLC0415

@@ -66,6 +66,8 @@ def test_parse_coordinator_refuses_other_text(address):
     (dict(num_processes=True), "num_processes"),
     (dict(coordinator="nohost"), "HOST:PORT"),
     (dict(local_device_count=0), "local_device_count"),
+    (dict(heartbeat_timeout=0), "heartbeat_timeout must"),
+    (dict(initialization_timeout=2.5), "initialization_timeout"),
 ])
 def test_initialize_checks_its_arguments_first(kwargs, match):
   with pytest.raises(errors.FcjaxError, match=match):
