@@ -58,6 +58,19 @@ def _env(devices: int) -> dict:
   return env
 
 
+_RUNNING: list = []  # every worker started, so that a failing test leaves none behind
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+  yield
+  while _RUNNING:
+    proc = _RUNNING.pop()
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+
+
 class Run:
   """N worker processes writing into ``out``; their stdout+stderr go to ``out/../logs``."""
 
@@ -76,6 +89,7 @@ class Run:
       with open(self.logs[p], "wb") as log:
         self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(devices),
                                            cwd=ROOT))
+    _RUNNING.extend(self.procs)
     self.t0 = time.monotonic()
 
   def log(self, p: int) -> str:
@@ -88,8 +102,6 @@ class Run:
       try:
         codes.append(proc.wait(timeout=max(0.1, timeout - (time.monotonic() - self.t0))))
       except subprocess.TimeoutExpired:
-        for q in self.procs:
-          q.kill()
         pytest.fail(f"process {p} of {self.n} still running after {timeout} s (hung); log:\n{self.log(p)[-3000:]}")
     return codes
 
