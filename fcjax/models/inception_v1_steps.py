@@ -307,12 +307,8 @@ def param_count() -> int:
   return sum(math.prod(s) for p in param_shapes().values() for s in p.values())
 
 
-
-
 STEP_NAMES = tuple(s.name for s in STEPS)  # the submodules of InceptionV1, in computation order
 # Where each weights-dict entry lives in the module: 'conv2d0' -> ('conv2d0',), 'mixed3a_3x3' -> ('mixed3a', 'b3x3').
 PARAM_PATHS = {c.name: (s.name,) if isinstance(s, Conv) else (s.name, branch_attr(b))
                for s in STEPS for b, c in zip(BRANCHES, s.convs)}
 PARAM_PATHS["softmax2"] = ("softmax2",)
-
-
