@@ -2,7 +2,8 @@
 
 The sweep, the statistics and the plots never import a particular network: they take a :class:`Model`, a frozen
 record of plain values and pure functions. InceptionV1 (``fcjax.models.inception_v1.MODEL``), the embedded demo
-model (``fcjax.demo``) and a user's own Flax network (:func:`from_apply`) are all ``Model`` instances.
+model (``fcjax.models.demo_cnn.MODEL``, also ``fcjax.demo.MODEL``), a user's own Flax network
+(``fcjax.models.from_flax``) and any other function (:func:`from_apply`) are all ``Model`` instances.
 
 Contract of ``apply``::
 
@@ -122,7 +123,8 @@ def from_apply(name: str, apply_fn: Callable[..., Mapping[str, Any]], layers: tu
   ``apply_fn(params, images, layers=..., dtype=..., relu=...)`` must follow the contract in the module docstring;
   a function that ignores ``dtype`` and ``relu`` is fine (those features are then simply unavailable).
 
-  Example (a Flax linen module that sows its intermediates)::
+  For a Flax module, ``fcjax.models.from_flax`` does this for you. Example (a Linen module that sows its
+  intermediates, by hand)::
 
       def apply_fn(params, images, layers, dtype=jnp.float32, relu=jax.nn.relu):
         _, state = net.apply(params, images, mutable=['intermediates'])
