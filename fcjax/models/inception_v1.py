@@ -257,7 +257,7 @@ def init_params(key: jax.Array) -> Params:
 def load_params(path: str) -> Params:
   """Trained parameters from a converted checkpoint directory, or a Lucent ``.pth`` / Lucid ``.pb`` (converted on
   the fly, nothing written). Raises :class:`~fcjax.errors.WeightsError` for a missing, corrupt or mismatched file."""
-  import weights_conversion  # lazy: reading .pth needs torch, .pb needs TensorFlow
+  import weights_conversion  # lazy: .pb conversion needs TensorFlow
   return jax.device_put(weights_conversion.read_params(path))
 
 
