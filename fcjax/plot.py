@@ -109,16 +109,17 @@ def annotations(result, pair: int = 0, cloud: np.ndarray | None = None, *, loop_
     y = np.asarray(result.y_best[pair], np.float64) / np.asarray(result.scales[pair], np.float64)
     loop_scale = loop_scale_for(c.mean(-1), y)
   f, qs = measures.fmt, measures.QUADRANTS
-  reach = (f"reach x{f(s['reach_median'], '.2g')} median, x{f(s['reach_max'], '.2g')} max of natural"
+  reach = (f"reach x{f(s['reach_median'], '.2g')} median, x{f(s['reach_max'], '.2g')} max"
            if math.isfinite(s["reach_median"]) else "reach n/a (no cloud)" if cloud is None else "reach n/a")
+
   def row(key, spec=".2f"):
     return "  ".join(f"{q} {f(s[key + q], spec)}" for q in qs)
 
-  return [f"red loop: radius = {loop_scale:g} x mean C over {s['seeds']} seeds (negative -> 0)",
-          "verdicts: " + "; ".join(measures.verdict_text(s, q) for q in qs),
-          f"corner K: {row('corner_')}  (collapsed < {measures.CORNER_COLLAPSED:g})",
-          f"frontier q: {row('q_', '.2g')};  {reach}",
-          f"paper-style rel. C: {row('paper_rel_c_')}"]
+  return [f"red loop: radius = {loop_scale:g} x mean C over {s['seeds']} seeds (< 0 -> 0)",
+          "; ".join(measures.verdict_text(s, q) for q in qs),
+          f"corner K: {row('corner_')}  (< {measures.CORNER_COLLAPSED:g}: collapsed)",
+          f"q: {row('q_', '.2g')};  {reach}",
+          f"paper rel. C: {row('paper_rel_c_')}"]
 
 
 def footer_lines(result, provenance: Sequence[str] = ()) -> list[str]:

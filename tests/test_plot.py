@@ -124,8 +124,8 @@ def test_thumbnails_cloud_and_seeds(mixed, mixed_fig):
   title = mixed_fig.axes[0].get_title()
   assert "units 3 & 7" in title and "r = -0.25" in title and "[neuron]" in title
   (txt,) = plot.artists(mixed_fig, "fc-measures")
-  assert "frontier q: I 2  II 2  III 2  IV 2" in txt.get_text() and "red loop: radius = 1 x mean C" in txt.get_text()
-  assert "verdicts: I possible; II possible; III possible; IV possible" in txt.get_text()
+  assert "q: I 2  II 2  III 2  IV 2" in txt.get_text() and "red loop: radius = 1 x mean C" in txt.get_text()
+  assert "I possible; II possible; III possible; IV possible" in txt.get_text()
 
 
 def test_odd_angle_count_loop_scale_and_no_thumbnails():
