@@ -1,23 +1,46 @@
-"""Motif measures on a feature-combination sweep: what the paper reads off its plots by eye, as numbers.
+"""Motif measures and verdicts of a feature-combination sweep: what the paper reads off its plots, as numbers.
 
-Three measures of one pair of a :class:`fcjax.result.SweepResult`, all in the pair's *scaled* space (each unit's
-activation divided by its unconstrained maximum s_i, the space in which the sweep's angles live):
+Everything concerns one pair (units i, j) of a :class:`fcjax.result.SweepResult` in its *scaled* space
+``(x, y) = (y_i / s_i, y_j / s_j)``, s = each unit's phase-1 maximum (the paper's scaling: the sweep's angles live
+there and the plot's axis tips sit at 1). Quadrants: I (x > 0, y > 0), II (x < 0, y > 0), III, IV. docs/measures.md
+has the derivation at length; in short:
 
-* **Quadrants.** Per quadrant (I: both units positive, II: first negative / second positive, III: both negative, IV),
-  the mean over its angles of the mean-over-seeds C, relative to the best quadrant, and the fraction of its angles
-  with a positive mean C. A quadrant whose relative C is near 0 while the others are not is the paper's "impossibility"
-  signature (Figure 2a: the two units cannot be made co-active). Angles on an axis belong to no quadrant: their
-  optimum is one unit alone, which says nothing about combining the two.
-* **Frontier exponent q.** The q of the L_q ball ``|x|^q + |y|^q = r^q`` that best fits the best-over-seeds scaled
-  points (least squares on the radial residual, r and q both free, q in ``Q_RANGE``): about 1 for a linear trade-off
-  (an L1 diamond, Figure 2c left), 2 for a disc, large for free combination (a square, Figure 2c right). It is named q
-  to keep it apart from cosdot's exponent p.
-* **Reach.** How far the optimised points go beyond natural images: per angle, the optimised point's radius over the
-  largest radius of the natural-image cloud in an angular sector around the point's direction; summarised per quadrant
-  (median) and overall.
+**Why not relative mean C.** Comparing quadrants by mean cosdot relative to the best quadrant
+(:func:`paper_relative_c`, kept under that name) depends on each half-axis's scale: a unit reaching 30 times further
+below zero than above makes its negative-side quadrants dwarf the others, and reachable quadrants read as collapsed.
 
-Degenerate inputs (all C <= 0, an empty cloud, too few points) give NaN with a sentence in ``summary['notes']``,
-never an exception from inside numpy. Everything here is plain numpy on small arrays: microseconds, no JAX.
+**Half-axis reach** R_h of each half-axis h in ``HALF_AXES`` (a unit and a sign): the furthest any final image goes
+along it, over all angles and seeds (the sweep aims at the axis angles themselves when ``n_angles % 4 == 0``); the
+positive half-axes also count the phase-1 maximum. A half-axis below ``UNREACHED`` of its unit's other half is 0.
+
+**Corner measure** of quadrant Q with half-axes (h_x, h_y): with ``u = |x| / R_hx``, ``v = |y| / R_hy``,
+
+    K_Q = max over reached points strictly inside Q of min(u, v)      (0 if there is none):
+
+an image drives both units to at least K_Q of what each reaches along that half-axis. For a quadrant that is part of
+an L_q ball ``u^q + v^q <= 1``, K = 2^(-1/q): 1 for a square (free combination), 1/sqrt 2 for a disc, 1/2 for a
+diamond (linear trade-off), 0 for a line through the neighbouring quadrants (the paper's pointy/rounded pair).
+*Invariance:* multiplying one half-axis by k > 0 multiplies that coordinate of every point on that side and its reach
+by k, so u, v and K are exactly unchanged as functions of the reached points (for k within (UNREACHED, 1/UNREACHED)).
+What the sweep reaches may change (cosdot's angles live in the scaled space): a polygon's corners stay cosdot
+maximisers, but a curved frontier squeezed by a large factor is sampled near its ends, where K is a lower bound.
+*Threshold:* collapsed when K < ``CORNER_COLLAPSED`` = 1/4 = 2^(-1/0.5), more pinched than the L_0.5 ball (the lower
+bound of ``Q_RANGE``, below which a frontier is a thin cross).
+
+**Verdicts:** ``possible`` (K >= 1/4) or ``collapsed``, unless the evidence cannot carry either: ``uncertain`` when
+the per-seed K straddle the threshold (seeds disagree); a bounding half-axis's reach is below the natural images'
+``NATURAL_QUANTILE`` quantile on that side (under-reached: the images found say nothing about what is possible);
+phase 2 at a positive axis angle reached under ``AXIS_FRACTION`` of the phase-1 maximum; a bounding unit's scale is
+guarded (``meta['scale_guarded']``); most of the quadrant's images diverged. Reasons are ``'code: sentence'``.
+
+**Frontier exponent q** of the L_q ball best fitting the best-seed points (radial least squares), per quadrant and
+overall, in the reach-normalised (u, v) space (so invariant too): ~1 linear trade-off, 2 disc, large square. NaN
+where the fit disowns it (relative rms > ``POOR_FIT_REL_RMS``, too few points, all on the axes).
+
+**Reach beyond natural images:** per angle, the point's radius over the ``REACH_QUANTILE`` quantile of the natural
+radii within ``REACH_HALFWIDTH`` of its direction (NaN with fewer than ``REACH_MIN_POINTS`` there), in (u, v) space.
+
+Degenerate inputs give NaN with a sentence in ``summary['notes']``, never a numpy exception. Plain numpy, no JAX.
 """
 
 from __future__ import annotations
@@ -30,90 +53,136 @@ import numpy as np
 from fcjax import errors
 
 QUADRANTS = ("I", "II", "III", "IV")
-# Bounds of the fitted frontier exponent. Below 0.5 the ball is a thin cross and above 20 it is a square to within
-# 3.5% of radius at the corners, so neither end can be told apart from its limit with 60 noisy points.
-Q_RANGE = (0.5, 20.0)
-# A quadrant whose mean C is below this fraction of the best quadrant's is reported as collapsed. Our threshold (the
-# paper judges by eye): its Figure 2a quadrant I sits near 0 while the other quadrants are comparable to each other.
-COLLAPSE_RELATIVE = 0.25
-# Half-width of the angular sector in which the natural-image cloud's radius is compared with an optimised point's
-# (30 degree sectors: wide enough to hold cloud points in most directions with ~1000 images, narrow enough to keep
-# the four quadrants apart).
-REACH_HALFWIDTH = math.pi / 12
-# A fit whose rms radial residual exceeds this fraction of r is flagged: at 15% the points no longer trace any L_q ball
-# (a quarter-disc fitted with a diamond has about 9%, a line segment about 75%).
-POOR_FIT_REL_RMS = 0.15
+HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its second
+# The half-axes bounding each quadrant (indices into HALF_AXES) and the signs of its points.
+QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))
+QUADRANT_SIGNS = ((1, 1), (-1, 1), (-1, -1), (1, -1))
+VERDICTS = ("possible", "collapsed", "uncertain")
+Q_RANGE = (0.5, 20.0)  # bounds of the fitted exponent: below 0.5 a thin cross, above 20 a square within 3.5%
+CORNER_COLLAPSED = 0.25  # = 2^(-1/0.5), the corner of the L_0.5 ball (module docstring)
+UNREACHED = 1e-3  # a half-axis reaching less than this fraction of its unit's other half is not reached
+AXIS_FRACTION = 0.5  # phase 2 at a positive axis angle must reach this fraction of the phase-1 maximum
+NATURAL_QUANTILE = 0.99  # the natural images' reach along a half-axis (the unit's 1st / 99th percentile)
+NATURAL_MIN_POINTS = 20  # natural images needed on a half-axis's side to judge under-reach there
+DIVERGED_FRACTION = 0.5  # more than this fraction of a quadrant's images not finite: uncertain
+COLLAPSE_RELATIVE = 0.25  # paper-style: relative mean C below this fraction of the best quadrant's
+REACH_HALFWIDTH = math.pi / 12  # 30 degree sectors: hold natural points in most directions, keep quadrants apart
+REACH_QUANTILE = 0.98  # robust extent of the natural images in a sector
+REACH_MIN_POINTS = 20  # natural images a sector needs for a reach ratio
+POOR_FIT_REL_RMS = 0.15  # a quarter-disc fitted with a diamond has ~9%, a line segment ~75%
 _MIN_FIT_POINTS = 3
 _DISTINCT_PSI = math.radians(0.5)  # two angles to the nearest axis closer than this count as one direction
 _TWO_PI = 2.0 * math.pi
 
 
-# --- quadrants ---------------------------------------------------------------------------------------------------
-def quadrant_index(thetas: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
-  """int [A]: the quadrant (0..3 for I..IV) of each angle strictly inside one, -1 for angles on an axis.
+# --- shared selections ---------------------------------------------------------------------------------------------
+def best_seed(c: np.ndarray) -> np.ndarray:
+  """int [...]: index over the last axis (seeds) of the highest finite C; 0 where no seed is finite. The one
+  definition of best-seed selection (measures, plot and ``SweepResult.best_seed`` use it)."""
+  c = np.asarray(c, np.float64)
+  return np.argmax(np.where(np.isfinite(c), c, -np.inf), axis=-1)
 
-  thetas: float [A] radians, any range (taken modulo 2 pi); within ``atol`` of a multiple of pi/2 is on an axis.
-  """
+
+def quadrant_index(thetas: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
+  """int [A]: the quadrant (0..3 for I..IV) of each angle (radians, any range) strictly inside one, -1 for angles
+  within ``atol`` of an axis."""
   t = np.mod(np.asarray(thetas, np.float64), _TWO_PI)
   k = np.floor(t / (math.pi / 2)).astype(np.int64) % 4
   rem = t - np.round(t / (math.pi / 2)) * (math.pi / 2)
   return np.where(np.abs(rem) <= atol, -1, k)
 
 
-class QuadrantStats(NamedTuple):
-  """Per-quadrant numbers (each float [4], order I..IV; NaN for a quadrant with no angle strictly inside it)."""
-  mean_c: np.ndarray     # mean over the quadrant's angles of the mean-over-seeds C
-  relative: np.ndarray   # mean_c / the largest mean_c (NaN when no quadrant has a positive mean C)
-  pos_frac: np.ndarray   # fraction of the quadrant's angles whose mean C is > 0
-  count: np.ndarray      # int [4] angles strictly inside each quadrant
-  notes: tuple
+def axis_angle_index(thetas: np.ndarray, *, atol: float = 1e-6) -> list:
+  """For each half-axis (HALF_AXES order: x+, x-, y+, y-): the index of the angle aimed along it, or None."""
+  t = np.mod(np.asarray(thetas, np.float64), _TWO_PI)
+  out = []
+  for target in (0.0, math.pi, math.pi / 2, 1.5 * math.pi):  # x+, x-, y+, y-
+    d = np.abs(np.angle(np.exp(1j * (t - target))))
+    out.append(int(np.argmin(d)) if d.size and d.min() <= atol else None)
+  return out
 
 
-def quadrant_stats(c_mean: np.ndarray, thetas: np.ndarray) -> QuadrantStats:
-  """Quadrant measures of one pair. c_mean: float [A] mean C over seeds; thetas: float [A] radians."""
+# --- the corner measure --------------------------------------------------------------------------------------------
+def half_axis_reach(points: np.ndarray, positive_max: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+  """float [4] (HALF_AXES order): how far scaled points [..., 2] (non-finite rows ignored) go along each half-axis,
+  >= 0; ``positive_max``: more evidence for the positive ones (phase-1 maxima). Under ``UNREACHED`` of the unit's
+  other half: 0."""
+  p = np.asarray(points, np.float64).reshape(-1, 2)
+  p = p[np.all(np.isfinite(p), axis=1)]
+  r = np.zeros(4)
+  if p.size:
+    r[:] = [p[:, 0].max(), (-p[:, 0]).max(), p[:, 1].max(), (-p[:, 1]).max()]
+  r[0], r[2] = max(r[0], positive_max[0]), max(r[2], positive_max[1])
+  r = np.maximum(np.nan_to_num(r, nan=0.0), 0.0)
+  for a, b in ((0, 1), (2, 3)):
+    for k, other in ((a, b), (b, a)):
+      if r[k] < UNREACHED * r[other]:
+        r[k] = 0.0
+  return r
+
+
+def normalise(points: np.ndarray, reach: np.ndarray) -> np.ndarray:
+  """float [..., 2]: each coordinate divided by the reach of its own half-axis (signs kept; 0 on an unreached side)."""
+  p = np.asarray(points, np.float64)
+  rx = np.where(p[..., 0] >= 0, reach[0], reach[1])
+  ry = np.where(p[..., 1] >= 0, reach[2], reach[3])
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.stack([np.where(rx > 0, p[..., 0] / rx, 0.0), np.where(ry > 0, p[..., 1] / ry, 0.0)], axis=-1)
+
+
+def corner_measures(points: np.ndarray, reach: np.ndarray) -> np.ndarray:
+  """float [4]: the corner measure K of each quadrant (module docstring) of scaled points [..., 2] given their reach."""
+  u = normalise(np.asarray(points, np.float64).reshape(-1, 2), reach)
+  u = u[np.all(np.isfinite(u), axis=1)]
+  out = np.zeros(4)
+  for k, (sx, sy) in enumerate(QUADRANT_SIGNS):
+    inside = (sx * u[:, 0] > 0) & (sy * u[:, 1] > 0)
+    if inside.any():
+      out[k] = float(np.minimum(np.abs(u[inside, 0]), np.abs(u[inside, 1])).max())
+  return out
+
+
+# --- paper-style relative C ----------------------------------------------------------------------------------------
+def paper_relative_c(c_mean: np.ndarray, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+  """The paper-style comparison: per quadrant, the mean over its angles of the mean-over-seeds C, and that relative
+  to the best quadrant. NOT invariant to half-axis scales (module docstring); kept for comparison with the paper.
+
+  Returns (mean_c float [4], relative float [4], notes); NaN for a quadrant with no angle inside it, relative all NaN
+  when no quadrant has a positive mean C.
+  """
   c_mean = np.asarray(c_mean, np.float64)
   q = quadrant_index(thetas)
-  mean_c = np.full(4, np.nan)
-  pos = np.full(4, np.nan)
-  count = np.zeros(4, np.int64)
+  mean_c = np.array([c_mean[(q == k) & np.isfinite(c_mean)].mean() if ((q == k) & np.isfinite(c_mean)).any()
+                     else np.nan for k in range(4)])
   notes = []
-  for k in range(4):
-    sel = (q == k) & np.isfinite(c_mean)
-    count[k] = int(sel.sum())
-    if count[k]:
-      mean_c[k] = c_mean[sel].mean()
-      pos[k] = float((c_mean[sel] > 0).mean())
-  empty = [QUADRANTS[k] for k in range(4) if not count[k]]
+  empty = [QUADRANTS[k] for k in range(4) if not np.isfinite(mean_c[k])]
   if empty:
     notes.append(f"no angle strictly inside quadrant(s) {', '.join(empty)}: need more angles (A >= 8)")
   best = np.nanmax(mean_c) if np.isfinite(mean_c).any() else np.nan
   if np.isfinite(best) and best > 0:
-    relative = mean_c / best
-  else:
-    relative = np.full(4, np.nan)
-    notes.append("no quadrant has a positive mean C (the optimisation failed everywhere): relative C undefined")
-  return QuadrantStats(mean_c, relative, pos, count, tuple(notes))
+    return mean_c, mean_c / best, notes
+  notes.append("no quadrant has a positive mean C (the optimisation failed everywhere): paper relative C undefined")
+  return mean_c, np.full(4, np.nan), notes
 
 
 # --- frontier exponent ---------------------------------------------------------------------------------------------
 def lq_radius(phi: np.ndarray, q: float) -> np.ndarray:
-  """float [...]: radius of the unit L_q ball ``|x|^q + |y|^q = 1`` along the directions ``phi`` (radians).
-
-  Computed as ``1 / (max(|cos|, |sin|) * (1 + (min/max)^q)^(1/q))`` so that large q does not underflow.
-  """
+  """float [...]: radius of the unit L_q ball ``|x|^q + |y|^q = 1`` along ``phi`` (radians), computed as
+  ``1 / (max(|cos|, |sin|) * (1 + (min/max)^q)^(1/q))`` so that large q does not underflow."""
   c, s = np.abs(np.cos(phi)), np.abs(np.sin(phi))
   hi, lo = np.maximum(c, s), np.minimum(c, s)
   return 1.0 / (hi * np.power(1.0 + np.power(lo / hi, q), 1.0 / q))
 
 
 class FrontierFit(NamedTuple):
-  """Least-squares L_q ball through a set of scaled points (NaN fields when it could not be fitted)."""
+  """Least-squares L_q ball through a set of points (NaN fields when it could not be fitted)."""
   q: float        # exponent of the ball, in Q_RANGE
-  r: float        # its radius (the value of the L_q norm on the frontier), scaled units
-  rms: float      # root-mean-square radial residual, scaled units
+  r: float        # its radius (the value of the L_q norm on the frontier)
+  rms: float      # root-mean-square radial residual
   rel_rms: float  # rms / r: 0.01 = points within about 1% of the ball's radius
   n: int          # points used
   note: str       # why a field is NaN, or that q sits at a bound of Q_RANGE; '' otherwise
+  trusted: bool = True  # False where the fit disowns q (poor fit, all points on the axes): report q as NaN
 
 
 def _sse(q: float, rho: np.ndarray, phi: np.ndarray) -> tuple[float, float]:
@@ -124,15 +193,9 @@ def _sse(q: float, rho: np.ndarray, phi: np.ndarray) -> tuple[float, float]:
 
 
 def fit_frontier(points: np.ndarray, *, q_range: tuple[float, float] = Q_RANGE) -> FrontierFit:
-  """Fit ``|x|^q + |y|^q = r^q`` to points on a frontier by least squares on the radial residual.
-
-  The residual of a point at polar (rho, phi) is ``rho - r * lq_radius(phi, q)``. For a fixed q the best r is the
-  closed-form linear least-squares solution, so only q is searched: a grid of 241 values log-spaced over ``q_range``,
-  then golden-section refinement in the bracket around the best grid value.
-
-  Args:
-    points: float [n, 2] scaled points (non-finite rows and points at the origin are dropped).
-    q_range: (lo, hi) bounds of q.
+  """Fit ``|x|^q + |y|^q = r^q`` to points float [n, 2] by least squares on the radial residual
+  ``rho - r * lq_radius(phi, q)`` (non-finite rows and the origin dropped). For a fixed q the best r is closed-form,
+  so only q in ``q_range`` is searched: 241 log-spaced values, then golden-section refinement around the best.
   """
   pts = np.asarray(points, np.float64).reshape(-1, 2)
   pts = pts[np.all(np.isfinite(pts), axis=1)]
@@ -140,16 +203,16 @@ def fit_frontier(points: np.ndarray, *, q_range: tuple[float, float] = Q_RANGE) 
   keep = rho > 1e-12
   rho, phi = rho[keep], np.arctan2(pts[keep, 1], pts[keep, 0])
   n = int(rho.size)
+  nan = (math.nan,) * 4
   if n < _MIN_FIT_POINTS:
-    return FrontierFit(math.nan, math.nan, math.nan, math.nan, n,
-                       f"only {n} usable frontier point(s) (need {_MIN_FIT_POINTS} with C > 0): q undefined")
+    return FrontierFit(*nan, n, f"only {n} usable frontier point(s) (need {_MIN_FIT_POINTS} with C > 0): q undefined",
+                       False)
   # lq_radius depends on phi only through the angle to the nearest axis, psi in [0, pi/4]: r and q are both
   # determined only if the points show at least two distinct values of it.
   psi = np.sort(np.minimum(np.mod(phi, math.pi / 2), math.pi / 2 - np.mod(phi, math.pi / 2)))
   if 1 + int(np.sum(np.diff(psi) > _DISTINCT_PSI)) < 2:
-    return FrontierFit(math.nan, math.nan, math.nan, math.nan, n,
-                       f"the {n} frontier points lie at a single angle ({math.degrees(psi[0]):.0f} deg) to the axes: "
-                       "r and q cannot both be fitted")
+    return FrontierFit(*nan, n, f"the {n} frontier points lie at a single angle ({math.degrees(psi[0]):.0f} deg) to "
+                       "the axes: r and q cannot both be fitted", False)
   lo, hi = (math.log(v) for v in q_range)
   grid = np.linspace(lo, hi, 241)
   sse = np.array([_sse(math.exp(v), rho, phi)[0] for v in grid])
@@ -166,26 +229,27 @@ def fit_frontier(points: np.ndarray, *, q_range: tuple[float, float] = Q_RANGE) 
   q = math.exp(logq)
   s, r = _sse(q, rho, phi)
   rms = math.sqrt(s / n)
-  note = ""
+  rel = rms / r if r > 0 else math.nan
+  notes, trusted = [], True
   if logq - lo < 1e-3:
-    note = f"q at the lower bound {q_range[0]:g} (the frontier is at least this pinched toward the axes)"
+    notes.append(f"q at the lower bound {q_range[0]:g} (the frontier is at least this pinched toward the axes)")
   elif hi - logq < 1e-3:
-    note = f"q at the upper bound {q_range[1]:g} (a square-like frontier: free combination)"
-  if math.isfinite(rms / r if r > 0 else math.nan) and rms / r > POOR_FIT_REL_RMS:
-    note = (note + "; " if note else "") + (f"poor fit (rms {100 * rms / r:.0f}% of r): the frontier is not an "
-                                            "origin-centred L_q ball")
+    notes.append(f"q at the upper bound {q_range[1]:g} (a square-like frontier: free combination)")
+  if not (rel <= POOR_FIT_REL_RMS):
+    notes.append(f"poor fit (rms {100 * rel:.0f}% of r): the frontier is not an origin-centred L_q ball")
+    trusted = False
   if np.all(psi < 0.05):  # on an axis every q gives the same radius, so q only shows off the axes
-    note = (note + "; " if note else "") + "all points lie near the axes: q is poorly determined"
-  return FrontierFit(q, r, rms, rms / r if r > 0 else math.nan, n, note)
+    notes.append("all points lie near the axes: q is poorly determined")
+    trusted = False
+  return FrontierFit(q, r, rms, rel, n, "; ".join(notes), trusted)
 
 
-# --- reach -----------------------------------------------------------------------------------------------------------
-def reach_ratios(points: np.ndarray, cloud: np.ndarray, *, halfwidth: float = REACH_HALFWIDTH) -> np.ndarray:
-  """float [A]: each point's radius over the cloud's largest radius within ``halfwidth`` radians of its direction.
-
-  Both arguments are in the same (scaled) space: points float [A, 2], cloud float [N, 2]. NaN where the sector holds
-  no cloud point, or the point is not finite. > 1: the optimised image drives the pair further in that direction than
-  any natural image.
+# --- reach beyond natural images -----------------------------------------------------------------------------------
+def reach_ratios(points: np.ndarray, cloud: np.ndarray, *, halfwidth: float = REACH_HALFWIDTH,
+                 quantile: float = REACH_QUANTILE, min_points: int = REACH_MIN_POINTS) -> np.ndarray:
+  """float [A]: each point's radius over the cloud's ``quantile`` radius within ``halfwidth`` radians of its direction
+  (points [A, 2], cloud [N, 2], same space). NaN where the sector holds fewer than ``min_points`` cloud points or the
+  point is not finite. > 1: the image drives the pair further that way than (almost) every natural image.
   """
   pts = np.asarray(points, np.float64).reshape(-1, 2)
   cl = np.asarray(cloud, np.float64).reshape(-1, 2)
@@ -196,84 +260,157 @@ def reach_ratios(points: np.ndarray, cloud: np.ndarray, *, halfwidth: float = RE
   rho_p, phi_p = np.hypot(pts[:, 0], pts[:, 1]), np.arctan2(pts[:, 1], pts[:, 0])
   rho_c, phi_c = np.hypot(cl[:, 0], cl[:, 1]), np.arctan2(cl[:, 1], cl[:, 0])
   d = np.abs(np.angle(np.exp(1j * (phi_c[None, :] - phi_p[:, None]))))  # [A, N] wrapped angular distance
-  inside = (d <= halfwidth) & (rho_c[None, :] > 0)
-  r_max = np.where(inside, rho_c[None, :], -np.inf).max(axis=1)
-  ok = np.isfinite(rho_p) & (r_max > 0)
-  out[ok] = rho_p[ok] / r_max[ok]
+  for a in range(pts.shape[0]):
+    sel = rho_c[(d[a] <= halfwidth) & (rho_c > 0)]
+    if sel.size >= max(min_points, 1) and np.isfinite(rho_p[a]):
+      out[a] = rho_p[a] / float(np.quantile(sel, quantile))
   return out
 
 
-# --- summary ---------------------------------------------------------------------------------------------------------
+# --- summary and verdicts ------------------------------------------------------------------------------------------
+def _axis_name(units, h: int) -> str:
+  return f"unit {units[h // 2]}'s {'positive' if h % 2 == 0 else 'negative'} half-axis"
+
+
+def _natural_reach(cloud_raw: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+  """(raw quantile reach float [4], count [4]) of the natural images along each half-axis (NaN: not judged)."""
+  nat, cnt = np.full(4, np.nan), np.zeros(4, np.int64)
+  if cloud_raw is None or not cloud_raw.size:
+    return nat, cnt
+  for h in range(4):
+    v = (1.0 if h % 2 == 0 else -1.0) * cloud_raw[:, h // 2]
+    cnt[h] = int((v > 0).sum())
+    if cnt[h] >= NATURAL_MIN_POINTS:
+      nat[h] = max(float(np.quantile(v, NATURAL_QUANTILE)), 0.0)
+  return nat, cnt
+
+
 def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
               reach_halfwidth: float = REACH_HALFWIDTH) -> dict:
-  """All motif measures of one pair, as a JSON-able dict of plain Python values.
+  """All measures and verdicts of one pair (module docstring), as a JSON-able dict of plain Python values.
 
   Args:
     result: a :class:`fcjax.result.SweepResult`.
     pair: index into ``result.pairs``.
     cloud: optional float [N, 2] *raw* activations of the pair's two units on natural images (the stats samples of the
-      two channels); scaled here by the result's scales. Without it the reach fields are NaN.
+      two channels). Without it the reach fields are NaN and under-reach is not judged (a note says so).
     reach_halfwidth: half-width in radians of the angular sector used for reach.
 
   Returns:
-    dict with keys ``pair`` (int), ``units`` ([i, j]), ``scales`` ([s_i, s_j]), ``angles``, ``seeds`` (ints);
-    per quadrant X in I..IV: ``quadrant_mean_c_X``, ``quadrant_rel_X`` (mean C relative to the best quadrant),
-    ``pos_frac_X``; ``pos_frac`` (all angles), ``collapsed`` (list of quadrant names with relative C below
-    ``COLLAPSE_RELATIVE``); ``q``, ``q_r``, ``q_rms``, ``q_rel_rms``, ``q_n`` (frontier fit of the best-over-seeds
-    scaled points with C > 0); ``reach_X`` (median ratio over the quadrant's angles), ``reach_median``, ``reach_min``,
-    ``reach_max``, ``reach_empty_frac`` (angles whose sector holds no natural image), ``cloud_n``; and ``notes`` (list
-    of sentences explaining every NaN). Floats are Python floats; NaN stays NaN (``json.dumps`` writes it as NaN).
+    dict, every key listed in docs/measures.md: ``verdicts`` (I..IV), ``possible`` / ``collapsed`` / ``uncertain``;
+    per quadrant X ``verdict_X``, ``reasons_X``, ``corner_X``, ``corner_seeds_X``, ``q_X`` (+ ``_rel_rms``, ``_n``,
+    ``_note``), ``reach_X``, paper-style ``paper_rel_c_X``; ``half_axes``; overall ``q``; ``reach_*``; ``notes``.
   """
   n_pairs = int(np.asarray(result.pairs).shape[0])
   if not 0 <= pair < n_pairs:
     raise errors.FcjaxError(f"pair index {pair} out of range: this result has {n_pairs} pair(s) (0..{n_pairs - 1})")
+  cl = None if cloud is None else np.asarray(cloud, np.float64)
+  if cl is not None and (cl.ndim != 2 or cl.shape[1] != 2):
+    raise errors.FcjaxError(f"cloud must be [N, 2] activations of the pair's two units, got shape {cl.shape}")
+  cl = None if cl is None else cl[np.all(np.isfinite(cl), axis=1)]
   thetas = np.asarray(result.thetas, np.float64)
   c = np.asarray(result.c[pair], np.float64)          # [A, S]
   scales = np.asarray(result.scales[pair], np.float64)
+  units = [int(u) for u in result.pairs[pair]]
+  n_a, n_s = c.shape
   notes: list[str] = []
-  out: dict = {"pair": int(pair), "units": [int(u) for u in result.pairs[pair]], "scales": [float(s) for s in scales],
-               "angles": int(thetas.size), "seeds": int(c.shape[-1])}
-
-  qs = quadrant_stats(c.mean(axis=-1), thetas)
-  notes += list(qs.notes)
-  for k, name in enumerate(QUADRANTS):
-    out[f"quadrant_mean_c_{name}"] = float(qs.mean_c[k])
-    out[f"quadrant_rel_{name}"] = float(qs.relative[k])
-    out[f"pos_frac_{name}"] = float(qs.pos_frac[k])
-  cm = c.mean(axis=-1)
-  out["pos_frac"] = float((cm > 0).mean()) if cm.size else math.nan
-  out["collapsed"] = [QUADRANTS[k] for k in range(4) if qs.relative[k] < COLLAPSE_RELATIVE]
-
-  bad_scale = [int(u) for u, s in zip(result.pairs[pair], scales) if not (np.isfinite(s) and s > 0)]
-  if bad_scale:
-    notes.append(f"unit(s) {bad_scale} have a non-positive scale (phase 1 never drove them above 0): "
-                 "scaled measures undefined")
-    best = np.full((thetas.size, 2), np.nan)
-  else:
-    y = np.asarray(result.y[pair], np.float64) / scales         # [A, S, 2] scaled
-    best_seed = np.argmax(np.where(np.isfinite(c), c, -np.inf), axis=-1) if c.size else np.zeros(0, int)
-    best = y[np.arange(thetas.size), best_seed]                 # [A, 2]
-    c_best = c[np.arange(thetas.size), best_seed]
-  if bad_scale:
-    fit = FrontierFit(math.nan, math.nan, math.nan, math.nan, 0, "")
-  else:
-    fit = fit_frontier(best[c_best > 0])
-    if fit.note:
-      notes.append("frontier: " + fit.note)
-  out.update(q=float(fit.q), q_r=float(fit.r), q_rms=float(fit.rms), q_rel_rms=float(fit.rel_rms), q_n=int(fit.n))
-
-  cloud_arr = None if cloud is None else np.asarray(cloud, np.float64)
-  if cloud_arr is not None and (cloud_arr.ndim != 2 or cloud_arr.shape[1] != 2):
-    raise errors.FcjaxError(f"cloud must be [N, 2] activations of the pair's two units, got shape {cloud_arr.shape}")
-  out["cloud_n"] = 0 if cloud_arr is None else int(cloud_arr.shape[0])
-  if cloud_arr is None or cloud_arr.shape[0] == 0 or bad_scale:
-    ratios = np.full(thetas.size, np.nan)
-    if not bad_scale:
-      notes.append("reach: no natural-image cloud given" if cloud_arr is None
-                   else "reach: the natural-image cloud is empty")
-  else:
-    ratios = reach_ratios(best, cloud_arr / scales, halfwidth=reach_halfwidth)
+  out: dict = {"pair": int(pair), "units": units, "scales": [float(s) for s in scales], "angles": int(n_a),
+               "seeds": int(n_s)}
+  with np.errstate(invalid="ignore"):
+    cm = c.mean(axis=-1)
+  mean_c, rel, pn = paper_relative_c(cm, thetas)
+  notes += pn
   qi = quadrant_index(thetas)
+  for k, name in enumerate(QUADRANTS):
+    sel = (qi == k) & np.isfinite(cm)
+    out[f"paper_mean_c_{name}"], out[f"paper_rel_c_{name}"] = float(mean_c[k]), float(rel[k])
+    out[f"pos_frac_{name}"] = float((cm[sel] > 0).mean()) if sel.any() else math.nan
+  out["paper_collapsed"] = [QUADRANTS[k] for k in range(4) if rel[k] < COLLAPSE_RELATIVE]
+  out["pos_frac"] = float((cm > 0).mean()) if cm.size else math.nan
+
+  bad_scale = not np.all(np.isfinite(scales) & (scales > 0))
+  if bad_scale:
+    notes.append(f"unit(s) {units} have a non-positive scale {scales.tolist()}: scaled measures undefined")
+    scales = np.where(np.isfinite(scales) & (scales > 0), scales, np.nan)
+  ys = np.asarray(result.y[pair], np.float64) / scales          # [A, S, 2]
+  p1 = np.asarray(result.unit_values[pair], np.float64) / scales[:, None]  # [2, S] phase-1 values, scaled
+  p1max = tuple(float(np.nanmax(v)) if np.isfinite(v).any() else 0.0 for v in p1)
+  reach = half_axis_reach(ys, p1max)
+  corner = corner_measures(ys, reach)
+  corner_seeds = np.array([corner_measures(ys[:, s], half_axis_reach(ys[:, s], tuple(
+      float(v) if np.isfinite(v) else 0.0 for v in p1[:, s]))) for s in range(n_s)]).reshape(n_s, 4)
+  bs = best_seed(c)
+  best, c_best = ys[np.arange(n_a), bs], c[np.arange(n_a), bs]
+  un = normalise(best, reach)
+  nat, nat_n = _natural_reach(cl)
+  axis_idx = axis_angle_index(thetas)
+  raw_reach = reach * np.repeat(scales, 2)
+  out["half_axes"] = {}
+  axis_low, under = np.zeros(4, bool), np.zeros(4, bool)
+  for h, name in enumerate(HALF_AXES):
+    a, coord, sign = axis_idx[h], h // 2, 1.0 if h % 2 == 0 else -1.0
+    v = sign * ys[a, :, coord] if a is not None else np.full(1, np.nan)
+    p2 = float(np.nanmax(v)) if np.isfinite(v).any() else math.nan
+    if sign > 0 and math.isfinite(p2) and p1max[coord] > 0:
+      axis_low[h] = p2 < AXIS_FRACTION * p1max[coord]
+    under[h] = bool(math.isfinite(nat[h]) and nat[h] > 0 and raw_reach[h] < nat[h])
+    out["half_axes"][name] = {"reach": float(raw_reach[h]), "reach_scaled": float(reach[h]), "phase2_axis": p2,
+                              "natural": float(nat[h]), "natural_n": int(nat_n[h])}
+  if cl is None:
+    notes.append("no natural-image cloud given: reach and under-reach not judged")
+  if None in axis_idx:
+    notes.append("the angles do not include all four axis angles (n_angles % 4 != 0): half-axis reach comes from "
+                 "the other angles and phase 2 at the axes is not checked")
+  guarded = [int(g[1]) for g in (getattr(result, "meta", None) or {}).get("scale_guarded", []) if int(g[0]) == pair]
+
+  thr = CORNER_COLLAPSED
+  for k, name in enumerate(QUADRANTS):
+    hx, hy = QUADRANT_AXES[k]
+    reasons = []
+    ks = corner_seeds[:, k]
+    if (ks < thr).any() and (ks >= thr).any():
+      reasons.append(f"seeds: the seeds disagree (corner {', '.join(f'{v:.2f}' for v in ks)} around {thr:g})")
+    for h in (hx, hy):
+      if under[h]:
+        reasons.append(f"under-reached: {_axis_name(units, h)} reaches {raw_reach[h]:.3g}, natural images "
+                       f"{nat[h]:.3g} ({100 * NATURAL_QUANTILE:g}% quantile): the optimiser did not leave the cloud")
+      if axis_low[h]:
+        p2 = out["half_axes"][HALF_AXES[h]]["phase2_axis"]
+        reasons.append(f"axis: phase 2 along {_axis_name(units, h)} reached {p2:.2f} of the phase-1 maximum "
+                       f"(< {AXIS_FRACTION:g}): phase 2 optimised badly")
+    for slot in guarded:
+      if 2 * slot in (hx, hy):
+        reasons.append(f"guarded: unit {units[slot]} never went above 0 in phase 1 (its scale is guarded)")
+    sel = qi == k
+    bad = float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0
+    if bad > DIVERGED_FRACTION:
+      reasons.append(f"diverged: {100 * bad:.0f}% of this quadrant's images are not finite")
+    if bad_scale:
+      reasons.append("scale: a unit scale is not positive")
+    verdict = "uncertain" if reasons else ("possible" if corner[k] >= thr else "collapsed")
+    out[f"verdict_{name}"], out[f"reasons_{name}"] = verdict, reasons
+    out[f"corner_{name}"], out[f"corner_seeds_{name}"] = float(corner[k]), [float(v) for v in ks]
+    sx, sy = QUADRANT_SIGNS[k]
+    inq = (sx * un[:, 0] >= 0) & (sy * un[:, 1] >= 0) & (c_best > 0)
+    fit = fit_frontier(un[inq])
+    out[f"q_{name}"] = float(fit.q) if fit.trusted else math.nan
+    out[f"q_rel_rms_{name}"], out[f"q_n_{name}"], out[f"q_note_{name}"] = float(fit.rel_rms), int(fit.n), fit.note
+  out["verdicts"] = [out[f"verdict_{n}"] for n in QUADRANTS]
+  out.update({v: [n for n in QUADRANTS if out[f"verdict_{n}"] == v] for v in VERDICTS})
+
+  fit = fit_frontier(un[c_best > 0])
+  if fit.note:
+    notes.append("frontier: " + fit.note)
+  out.update(q=float(fit.q) if fit.trusted else math.nan, q_r=float(fit.r), q_rms=float(fit.rms),
+             q_rel_rms=float(fit.rel_rms), q_n=int(fit.n))
+
+  out["cloud_n"] = 0 if cl is None else int(cl.shape[0])
+  if cl is None or not cl.shape[0] or bad_scale:
+    ratios = np.full(n_a, np.nan)
+    if cl is not None and not bad_scale:
+      notes.append("reach: the natural-image cloud is empty")
+  else:
+    ratios = reach_ratios(un, normalise(cl / scales, reach), halfwidth=reach_halfwidth)
   for k, name in enumerate(QUADRANTS):
     v = ratios[(qi == k) & np.isfinite(ratios)]
     out[f"reach_{name}"] = float(np.median(v)) if v.size else math.nan
@@ -281,10 +418,12 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   out["reach_median"] = float(np.median(fin)) if fin.size else math.nan
   out["reach_min"] = float(fin.min()) if fin.size else math.nan
   out["reach_max"] = float(fin.max()) if fin.size else math.nan
-  has_cloud = cloud_arr is not None and ratios.size > 0
-  out["reach_empty_frac"] = float(np.mean(~np.isfinite(ratios))) if has_cloud else math.nan
-  if cloud_arr is not None and cloud_arr.shape[0] and not bad_scale and not fin.size:
-    notes.append("reach: no optimised point has a natural image within its angular sector")
+  out["reach_empty_frac"] = float(np.mean(~np.isfinite(ratios))) if cl is not None and n_a else math.nan
+  if cl is not None and cl.shape[0] and not bad_scale and not fin.size:
+    notes.append(f"reach: no optimised point has {REACH_MIN_POINTS} natural images within its angular sector")
+  out["thresholds"] = {"corner_collapsed": CORNER_COLLAPSED, "axis_fraction": AXIS_FRACTION,
+                       "natural_quantile": NATURAL_QUANTILE, "reach_quantile": REACH_QUANTILE,
+                       "reach_min_points": REACH_MIN_POINTS, "poor_fit_rel_rms": POOR_FIT_REL_RMS}
   out["notes"] = notes
   return out
 
@@ -294,15 +433,18 @@ def fmt(v: float | None, spec: str = ".2f") -> str:
   return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
 
 
+def verdict_text(summary: dict, name: str) -> str:
+  """e.g. 'III uncertain (under-reached, seeds)': a quadrant's verdict with the codes of its reasons."""
+  codes = list(dict.fromkeys(r.split(":")[0] for r in summary[f"reasons_{name}"]))
+  return f"{name} {summary[f'verdict_{name}']}" + (f" ({', '.join(codes)})" if codes else "")
+
+
 def format_summary(summary: dict) -> str:
-  """One line of the measures in :func:`summarize`'s dict, e.g. for a CLI table or a plot annotation."""
-  rel = " ".join(f"{k} {fmt(summary[f'quadrant_rel_{k}'])}" for k in QUADRANTS)
-  col = f" (collapsed: {', '.join(summary['collapsed'])})" if summary["collapsed"] else ""
-  q = (f"frontier q {fmt(summary['q'], '.3g')} (r {fmt(summary['q_r'])}, rms {fmt(100 * summary['q_rel_rms'], '.1f')}%)"
-       if math.isfinite(summary["q"]) else "frontier q n/a")
-  if math.isfinite(summary["reach_median"]):
-    per = " ".join(f"{k} {fmt(summary[f'reach_{k}'], '.2g')}" for k in QUADRANTS)
-    reach = f"reach x{fmt(summary['reach_median'], '.2g')} median ({per})"
-  else:
-    reach = "reach n/a"
-  return f"rel. C {rel}{col}; C>0 at {fmt(100 * summary['pos_frac'], '.0f')}% of angles; {q}; {reach}"
+  """One line of :func:`summarize`'s dict: verdicts, corner measures, q per quadrant, reach, paper-style relative C."""
+  verd = ", ".join(verdict_text(summary, k) for k in QUADRANTS)
+  corner = " ".join(f"{k} {fmt(summary[f'corner_{k}'])}" for k in QUADRANTS)
+  q = " ".join(f"{k} {fmt(summary[f'q_{k}'], '.2g')}" for k in QUADRANTS)
+  reach = f"reach x{fmt(summary['reach_median'], '.2g')} median of natural" if math.isfinite(
+      summary["reach_median"]) else "reach n/a"
+  rel = " ".join(f"{k} {fmt(summary[f'paper_rel_c_{k}'])}" for k in QUADRANTS)
+  return f"{verd}; corner {corner}; frontier q {q}; {reach}; paper rel. C {rel}"

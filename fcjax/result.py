@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fcjax import _io, errors
+from fcjax import _io, errors, measures
 
 _ARRAYS = ("pairs", "thetas", "scales", "unit_values", "unit_images", "y", "c", "images", "history")
 _OPTIONAL = ("transparency",)
@@ -69,8 +69,8 @@ class SweepResult:
 
   @property
   def best_seed(self) -> np.ndarray:
-    """int [P, A]: the seed with the highest C at each angle."""
-    return np.argmax(self.c, axis=-1)
+    """int [P, A]: the seed with the highest finite C at each angle (:func:`fcjax.measures.best_seed`)."""
+    return measures.best_seed(self.c)
 
   @property
   def y_best(self) -> np.ndarray:
@@ -102,16 +102,15 @@ class SweepResult:
     return buf.getvalue()
 
   def summary(self, pair: int = 0, cloud: np.ndarray | None = None) -> str:
-    """Two lines: layer, units, scales and the C range; then the motif measures (:mod:`fcjax.measures`).
+    """Two lines: layer, units, scales and the C range; then the verdicts and measures (:mod:`fcjax.measures`).
 
-    ``cloud``: optional float [N, 2] natural-image activations of the pair (for the reach measure).
+    ``cloud``: optional float [N, 2] natural-image activations of the pair (for reach and the under-reach check).
     """
-    from fcjax import measures
     i, j = (int(u) for u in self.pairs[pair])
     cm = self.c_mean[pair]
     head = (f"{self.model} {self.layer or 'f'}[{self.readout}] units ({i}, {j}): {len(self.thetas)} angles x "
             f"{self.c.shape[-1]} seeds, scales ({self.scales[pair, 0]:.4g}, {self.scales[pair, 1]:.4g}), "
-            f"mean C min {cm.min():.3g} / max {cm.max():.3g}")
+            f"mean C min {np.nanmin(cm):.3g} / max {np.nanmax(cm):.3g}")
     return head + "\n  " + measures.format_summary(measures.summarize(self, pair, cloud=cloud))
 
   # --- persistence ---------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def ideal_result(shape: str, n_angles: int = 60, seed_factors=(1.0, 0.9, 0.8), i
   n_seeds, h = len(seed_factors), image_size
   images = rng.integers(0, 256, (1, n_angles, n_seeds, h, h, 3), dtype=np.uint8)
   return SweepResult(config={}, model="toy", layer=None, readout="neuron", pairs=np.array([[3, 7]]), thetas=th,
-                     scales=sc[None], unit_values=np.ones((1, 2, n_seeds)),
+                     scales=sc[None], unit_values=np.tile(sc[None, :, None], (1, 1, n_seeds)),  # phase-1 maxima
                      unit_images=rng.integers(0, 256, (1, 2, h, h, 3), dtype=np.uint8), y=(ys * sc)[None],
                      c=c[None], images=images, history=np.zeros((1, n_angles, n_seeds, 1)))
 
@@ -108,6 +108,50 @@ def test_fit_frontier_noisy_and_degenerate():
   assert math.isnan(one_dir.q) and "single angle" in one_dir.note
 
 
+# --- the corner measure on dense point sets: analytic values ---------------------------------------------------------
+@pytest.mark.parametrize("shape, expected", [("square", 1.0), ("disc", 1 / math.sqrt(2)), ("diamond", 0.5),
+                                             ("pointy_line", 0.0)])
+def test_corner_measure_analytic_values(shape, expected):
+  pts = boundary(shape, 40_000)
+  reach = measures.half_axis_reach(pts)
+  np.testing.assert_allclose(reach, 1.0, atol=1e-9)  # boundary() puts every half-axis's extent at 1
+  k = measures.corner_measures(pts, reach)
+  if shape == "pointy_line":  # a rhombus along the anti-diagonal 0.05 as wide as long: I and III corners 0.05
+    np.testing.assert_allclose(k[[1, 3]], 1.0, atol=1e-3)
+    np.testing.assert_allclose(k[[0, 2]], 0.05, atol=1e-3)
+    t = np.linspace(-1, 1, 1001)  # the exact segment (the paper's pointy pair): nothing inside I or III at all
+    seg = np.stack([t, -t], 1)
+    np.testing.assert_array_equal(measures.corner_measures(seg, measures.half_axis_reach(seg)), [0, 1, 0, 1])
+  else:
+    np.testing.assert_allclose(k, expected, atol=2e-4)
+  for q in (0.7, 1.5, 3.0):  # an L_q ball: 2^(-1/q)
+    phi = np.linspace(0, 2 * np.pi, 40_001)
+    ball = measures.lq_radius(phi, q)[:, None] * np.stack([np.cos(phi), np.sin(phi)], 1)
+    np.testing.assert_allclose(measures.corner_measures(ball, measures.half_axis_reach(ball)), 2 ** (-1 / q),
+                               atol=2e-4)
+
+
+def test_corner_measure_is_invariant_to_each_half_axis_scale():
+  pts = boundary("disc", 4000) * [1.0, 0.7] + 0.03 * np.random.default_rng(5).normal(size=(4000, 2))
+  base = measures.corner_measures(pts, measures.half_axis_reach(pts))
+  for coord in (0, 1):
+    for sign in (1.0, -1.0):
+      for k in (0.05, 0.5, 3.0, 50.0):
+        q = pts.copy()
+        side = sign * q[:, coord] > 0
+        q[side, coord] *= k
+        np.testing.assert_allclose(measures.corner_measures(q, measures.half_axis_reach(q)), base, rtol=1e-12)
+  # a half-axis reaching < UNREACHED of its unit's other half is not reached: no corner beside it
+  half = pts[pts[:, 0] > -1e-4 * np.abs(pts[:, 0]).max()]
+  r = measures.half_axis_reach(np.concatenate([half, [[-1e-5, 0.5]]]))
+  assert r[1] == 0.0 and measures.corner_measures(half, r)[1] == 0.0
+
+
+def test_best_seed_ignores_nan():
+  c = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [np.nan, -2.0, -5.0]])
+  np.testing.assert_array_equal(measures.best_seed(c), [2, 0, 1])
+
+
 # --- the ideal sweeps: quadrants, q --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def summaries():
@@ -130,27 +174,34 @@ def test_frontier_exponent_on_known_shapes(summaries):
 
 def test_quadrants_on_known_shapes(summaries):
   for s in ("disc", "diamond", "square"):
-    rel = [summaries[s][f"quadrant_rel_{k}"] for k in measures.QUADRANTS]
+    rel = [summaries[s][f"paper_rel_c_{k}"] for k in measures.QUADRANTS]
     np.testing.assert_allclose(rel, 1.0, atol=1e-3)  # four-fold symmetric sets
     assert summaries[s]["collapsed"] == [] and summaries[s]["pos_frac"] == 1.0
+    assert summaries[s]["verdicts"] == ["possible"] * 4
+  # corner measures of the ideal sweeps: the square's corner is reached exactly; the disc's best point nearest its
+  # diagonal is the one at 42 (or 48) degrees, 6-degree steps; a diamond's maximisers sit near its edges' middles
+  for q in measures.QUADRANTS:
+    assert summaries["square"][f"corner_{q}"] == pytest.approx(1.0, abs=1e-3)
+    assert summaries["disc"][f"corner_{q}"] == pytest.approx(math.sin(math.radians(42)), abs=1e-3)
+    assert 0.45 <= summaries["diamond"][f"corner_{q}"] <= 0.5 + 1e-9
   # disc: every best point is on its ray at radius 1, so C = 1, 0.9, 0.8 over seeds and the mean is 0.9
-  assert summaries["disc"]["quadrant_mean_c_II"] == pytest.approx(0.9, abs=1e-6)
+  assert summaries["disc"]["paper_mean_c_II"] == pytest.approx(0.9, abs=1e-6)
   for s in ("rounded_line", "pointy_line"):
     d = summaries[s]
-    assert d["collapsed"] == ["I", "III"]
-    assert d["quadrant_rel_II"] == pytest.approx(1.0, abs=1e-3) and d["quadrant_rel_IV"] == pytest.approx(1.0, abs=1e-3)
-    assert d["quadrant_rel_I"] < 0.15 and d["quadrant_rel_III"] < 0.15
-    assert "collapsed: I, III" in measures.format_summary(d)
+    assert d["collapsed"] == ["I", "III"] and d["possible"] == ["II", "IV"] and d["paper_collapsed"] == ["I", "III"]
+    assert d["paper_rel_c_II"] == pytest.approx(1.0, abs=1e-3) and d["paper_rel_c_IV"] == pytest.approx(1.0, abs=1e-3)
+    assert d["paper_rel_c_I"] < 0.15 and d["paper_rel_c_III"] < 0.15
+    assert d["corner_I"] < 0.1 and d["corner_III"] < 0.1    # the thin line's width: 0.05 of its length
+    assert "I collapsed, II possible, III collapsed, IV possible" in measures.format_summary(d)
 
 
-def test_quadrant_stats_against_hand_computation():
+def test_paper_relative_c_against_hand_computation():
   th = np.deg2rad(np.arange(0, 360, 30))  # 12 angles: 0, 90, 180, 270 on axes; two inside each quadrant
   cm = np.array([9, 1, 2, 9, -1, 3, 9, 4, 4, 9, 8, -2], float)
-  qs = measures.quadrant_stats(cm, th)
-  np.testing.assert_allclose(qs.mean_c, [1.5, 1.0, 4.0, 3.0])
-  np.testing.assert_allclose(qs.relative, [1.5 / 4, 1 / 4, 1.0, 3 / 4])
-  np.testing.assert_allclose(qs.pos_frac, [1.0, 0.5, 1.0, 0.5])
-  np.testing.assert_array_equal(qs.count, [2, 2, 2, 2])
+  mean_c, rel, notes = measures.paper_relative_c(cm, th)
+  np.testing.assert_allclose(mean_c, [1.5, 1.0, 4.0, 3.0])
+  np.testing.assert_allclose(rel, [1.5 / 4, 1 / 4, 1.0, 3 / 4])
+  assert notes == []
 
 
 def toy_result(toy, n_angles: int = 60, seed_factors=(1.0, 0.9, 0.8)) -> SweepResult:
@@ -162,7 +213,7 @@ def toy_result(toy, n_angles: int = 60, seed_factors=(1.0, 0.9, 0.8)) -> SweepRe
   c = toy_features.cosdot_np(ys, th[:, None])
   n_seeds = len(seed_factors)
   return SweepResult(config={}, model="toy", layer=None, readout="neuron", pairs=np.array([[0, 1]]), thetas=th,
-                     scales=toy.scales[None], unit_values=np.ones((1, 2, n_seeds)),
+                     scales=toy.scales[None], unit_values=np.tile(toy.scales[None, :, None], (1, 1, n_seeds)),
                      unit_images=np.zeros((1, 2, 4, 4, 3), np.uint8), y=(ys * toy.scales)[None], c=c[None],
                      images=np.zeros((1, n_angles, n_seeds, 4, 4, 3), np.uint8),
                      history=np.zeros((1, n_angles, n_seeds, 1)))
@@ -175,15 +226,17 @@ def test_measures_on_toy_features():
                                                              toy_features.square(), toy_features.diamond())}
   assert got["disc"]["q"] == pytest.approx(2.0, abs=0.01)
   assert got["diamond"]["q"] == pytest.approx(1.0, abs=0.01)
-  assert got["square"]["q"] > 6                          # the box [-1, 1] x [-0.5, 0.5] is the unit square scaled
+  assert got["square"]["q"] > 6 or math.isnan(got["square"]["q"])  # a square: q at the bound, or disowned
+  assert got["square"]["q_I"] > 6 and got["square"]["corner_I"] == pytest.approx(1.0, abs=1e-3)
   line = got["line"]
   # the exact segment's maximisers are its two ends (or the origin, C = 0): one direction, so no q
   assert math.isnan(line["q"]) and any("single angle" in n for n in line["notes"])
-  assert line["collapsed"] == ["I", "III"]
-  assert line["quadrant_rel_I"] < 0.1 and line["quadrant_rel_III"] < 0.1
-  assert line["quadrant_rel_II"] == pytest.approx(1.0) and line["quadrant_rel_IV"] == pytest.approx(1.0)
+  assert line["verdicts"] == ["collapsed", "possible", "collapsed", "possible"]
+  assert line["corner_I"] == 0.0 and line["corner_III"] == 0.0 and line["corner_II"] == pytest.approx(1.0)
+  assert line["paper_rel_c_I"] < 0.1 and line["paper_rel_c_III"] < 0.1
+  assert line["paper_rel_c_II"] == pytest.approx(1.0) and line["paper_rel_c_IV"] == pytest.approx(1.0)
   for name in ("disc", "square", "diamond"):
-    assert got[name]["collapsed"] == []
+    assert got[name]["verdicts"] == ["possible"] * 4
 
 
 # --- reach -----------------------------------------------------------------------------------------------------------
@@ -201,11 +254,16 @@ def test_reach_on_synthetic_cloud():
   d = measures.summarize(r, cloud=0.25 * np.stack([np.cos(arc), np.sin(arc)], 1) * sc)
   assert d["reach_I"] == pytest.approx(4.0, rel=1e-6)
   assert math.isnan(d["reach_III"])
-  # sectors +-15 deg around the points (6 deg apart) meet [0, 90] deg for -12..102 deg: 20 of 60 angles
-  assert d["reach_empty_frac"] == pytest.approx(40 / 60)
-  ratios = measures.reach_ratios(np.array([[2.0, 0.0], [0.0, -1.0]]), np.array([[1.0, 0.1], [0.5, 0.0]]))
-  np.testing.assert_allclose(ratios[0], 2.0 / math.hypot(1.0, 0.1))
+  # sectors +-15 deg around the points (6 deg apart) hold >= 20 of the 500 arc points (>= 3.6 deg of the arc) for
+  # -6..96 deg: 18 of 60 angles (a sector needs REACH_MIN_POINTS natural images; before that rule: 20 of 60)
+  assert d["reach_empty_frac"] == pytest.approx(42 / 60)
+  ratios = measures.reach_ratios(np.array([[2.0, 0.0], [0.0, -1.0]]), np.array([[1.0, 0.1], [0.5, 0.0]]), min_points=1)
+  np.testing.assert_allclose(ratios[0], 2.0 / np.quantile([math.hypot(1.0, 0.1), 0.5], measures.REACH_QUANTILE))
   assert math.isnan(ratios[1])
+  # the robust quantile: one far outlier among 99 points at radius 1 barely moves the sector's extent
+  pts = np.concatenate([np.tile([[1.0, 0.0]], (99, 1)), [[50.0, 0.0]]])
+  assert measures.reach_ratios(np.array([[2.0, 0.0]]), pts)[0] == pytest.approx(2.0)  # the max would give 0.04
+  assert math.isnan(measures.reach_ratios(np.array([[2.0, 0.0]]), pts[:19])[0])  # 19 < REACH_MIN_POINTS
 
 
 # --- degenerate inputs and the dict itself ---------------------------------------------------------------------------
@@ -213,15 +271,17 @@ def test_degenerate_inputs_give_nan_and_notes():
   r = ideal_result("disc", n_angles=12)
   neg = dataclasses.replace(r, c=-np.abs(r.c) - 0.1)
   d = measures.summarize(neg, cloud=np.zeros((0, 2)))
-  assert all(math.isnan(d[f"quadrant_rel_{k}"]) for k in measures.QUADRANTS)
+  assert all(math.isnan(d[f"paper_rel_c_{k}"]) for k in measures.QUADRANTS)
   assert math.isnan(d["q"]) and math.isnan(d["reach_median"]) and d["pos_frac"] == 0.0
   text = " ".join(d["notes"])
   assert "no quadrant has a positive mean C" in text and "frontier" in text and "cloud is empty" in text
+  assert d["verdicts"] == ["possible"] * 4  # the points are still reached: C < 0 only says the angles were missed
   assert "n/a" in measures.format_summary(d)
   few = measures.summarize(ideal_result("disc", n_angles=4))  # all on axes: no quadrant has an angle inside
-  assert math.isnan(few["quadrant_rel_I"]) and any("strictly inside" in n for n in few["notes"])
+  assert math.isnan(few["paper_rel_c_I"]) and any("strictly inside" in n for n in few["notes"])
   dead = measures.summarize(dataclasses.replace(r, scales=np.array([[2.5, 0.0]])))
   assert math.isnan(dead["q"]) and any("non-positive scale" in n for n in dead["notes"])
+  assert dead["verdicts"] == ["uncertain"] * 4
   with pytest.raises(errors.FcjaxError, match="pair index 1 out of range"):
     measures.summarize(r, pair=1)
   with pytest.raises(errors.FcjaxError, match=r"\[N, 2\]"):
@@ -234,6 +294,7 @@ def test_summary_is_plain_json(summaries):
   assert back.keys() == d.keys()
 
   def plain(v):
-    return isinstance(v, (int, float, str)) or (isinstance(v, list) and all(plain(x) for x in v))
+    return (isinstance(v, (int, float, str)) or (isinstance(v, list) and all(plain(x) for x in v))
+            or (isinstance(v, dict) and all(isinstance(k, str) and plain(x) for k, x in v.items())))
   assert all(plain(v) for v in d.values()), {k: type(v) for k, v in d.items()}
   assert d["units"] == [3, 7] and d["scales"] == list(SCALES) and d["angles"] == 60 and d["seeds"] == 3

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from fcjax import errors
+from fcjax import errors, measures
 from fcjax.result import SweepResult
 
 
@@ -56,7 +56,19 @@ def test_save_load_round_trip(tmp_path):
 def test_summary_carries_the_motif_measures():
   r = _result(np.random.default_rng(3))
   text = r.summary(1)
-  assert "units (2, 5)" in text and "rel. C" in text and "frontier" in text
+  assert "units (2, 5)" in text and "paper rel. C" in text and "frontier" in text and "corner" in text
+  assert all(f"{q} {v}" in text for q, v in zip(("I", "II", "III", "IV"), measures.summarize(r, 1)["verdicts"]))
+
+
+def test_best_seed_is_nan_aware():
+  r = _result(np.random.default_rng(4))
+  c = r.c.copy()
+  c[0, 2, r.c[0, 2].argmax()] = np.nan  # the would-be best seed diverged: the next best is chosen
+  r2 = SweepResult(**{**{f: getattr(r, f) for f in ("config", "model", "layer", "readout", "pairs", "thetas",
+                                                    "scales", "unit_values", "unit_images", "y", "images", "history",
+                                                    "meta")}, "c": c})
+  assert r2.best_seed[0, 2] == np.argsort(r.c[0, 2])[-2]
+  np.testing.assert_array_equal(r2.best_seed, measures.best_seed(c))
 
 
 def test_load_refuses_a_directory_that_is_not_a_result(tmp_path):

@@ -12,6 +12,12 @@ by images in [0, 1] is, exactly:
   [-b2, b2] (two independent bounded features).
 * :func:`diamond` -- ``c · ((α + β) / 2, (α - β) / 2)`` with α, β the two half means: the L1 ball
   ``|y1| + |y2| <= c`` (the square rotated by 45°; a linear trade-off between the features).
+* :func:`ell` -- ``(α, β if α >= 0 else |β|)``: the square without its open quadrant III (an L-shaped set; one
+  impossible quadrant).
+* :func:`wedge` -- ``a · (A (1 - b) + B b)`` with a = (α + 1) / 2, b = (β + 1) / 2 in [0, 1]: the triangle with
+  vertices 0, A, B (A, B at angles ``lo`` and ``hi`` inside quadrant I): only a cone is reachable.
+* :func:`stretch` -- any toy with each half-axis (positive / negative part of each feature) multiplied by its own
+  factor: the reachable set mapped by that piecewise-linear map (its boundary likewise).
 
 Through a sigmoid pixel parameterization (``fcjax.param.pixel``) images lie in the open cube (0, 1)^D, so the
 sets are reached up to their boundary in the limit (a saturated sigmoid); the disc's boundary is reached exactly
@@ -131,6 +137,62 @@ def diamond(c: float = 1.0) -> Toy:
     return _polygon(c * np.array([[1, 0], [0, 1], [-1, 0], [0, -1]]), n)
 
   return Toy("diamond", f, jnp.float32(c), boundary, np.array([c, c]))
+
+
+def ell(b1: float = 1.0, b2: float = 1.0) -> Toy:
+  """``(b1 α, b2 β)`` where α >= 0, else ``(b1 α, b2 |β|)``: the box [-b1, b1] x [-b2, b2] minus open quadrant III."""
+  def f(params, images):
+    top, bottom = _halves(images)
+    return jnp.stack([params[0] * top, params[1] * jnp.where(top >= 0, bottom, jnp.abs(bottom))], axis=-1)
+
+  def boundary(n):
+    return _polygon(np.array([[b1, b2], [-b1, b2], [-b1, 0], [0, 0], [0, -b2], [b1, -b2]]), n)
+
+  return Toy("ell", f, jnp.asarray([b1, b2], jnp.float32), boundary, np.array([b1, b2]))
+
+
+def wedge(lo_deg: float = 20.0, hi_deg: float = 70.0) -> Toy:
+  """The triangle 0, A, B with A, B unit vectors at ``lo_deg`` and ``hi_deg`` (inside quadrant I): a reachable cone."""
+  va = np.array([np.cos(np.radians(lo_deg)), np.sin(np.radians(lo_deg))])
+  vb = np.array([np.cos(np.radians(hi_deg)), np.sin(np.radians(hi_deg))])
+
+  def f(params, images):
+    top, bottom = _halves(images)
+    a, b = (top + 1) / 2, (bottom + 1) / 2
+    return a[:, None] * (params[0][None] * (1 - b)[:, None] + params[1][None] * b[:, None])
+
+  def boundary(n):
+    return _polygon(np.array([[0.0, 0.0], va, vb]), n)
+
+  return Toy("wedge", f, (jnp.asarray(va, jnp.float32), jnp.asarray(vb, jnp.float32)), boundary,
+             np.array([max(va[0], vb[0]), max(va[1], vb[1])]))
+
+
+def stretch(toy: Toy, pos: tuple[float, float] = (1.0, 1.0), neg: tuple[float, float] = (1.0, 1.0)) -> Toy:
+  """``toy`` with feature k's positive part multiplied by ``pos[k]`` and its negative part by ``neg[k]``."""
+  fp, fn = jnp.asarray(pos, jnp.float32), jnp.asarray(neg, jnp.float32)
+  inner = toy.f
+
+  def f(params, images):
+    y = inner(params, images)
+    return jnp.where(y >= 0, fp * y, fn * y)
+
+  def boundary(n):
+    b = toy.boundary(n)
+    return np.where(b >= 0, np.asarray(pos) * b, np.asarray(neg) * b)
+
+  name = f"{toy.name}*{pos[0]:g},{pos[1]:g}|{neg[0]:g},{neg[1]:g}"
+  return Toy(name, f, toy.params, boundary, toy.scales * np.asarray(pos, np.float64), toy.size)
+
+
+def natural_images(n: int, seed: int = 0, lo: float = 0.1, hi: float = 0.9, size: int = SIZE) -> np.ndarray:
+  """float32 [n, size, size, 3] "natural images" for the toys: the top and the bottom half each at its own uniform
+  level in [lo, hi] (plus pixel noise of 0.02): they fill the middle of every toy's reachable set, never its edge."""
+  rng = np.random.default_rng(seed)
+  lev = rng.uniform(lo, hi, (n, 2))
+  img = np.repeat(lev[:, :, None, None], size // 2, axis=1).reshape(n, size, 1, 1)
+  img = np.broadcast_to(img, (n, size, size, 3)) + rng.normal(0, 0.02, (n, size, size, 3))
+  return np.clip(img, 0, 1).astype(np.float32)
 
 
 def combined(*toys: Toy) -> Toy:
