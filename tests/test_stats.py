@@ -19,6 +19,7 @@ from conftest import copy_photos
 
 import fcjax.data
 from fcjax import errors, stats
+from fcjax.stats import forward as stats_forward
 from fcjax.models import Layer, from_apply
 
 SIZE = 64  # px: conv2d2 is 16 x 16
@@ -288,7 +289,7 @@ def test_forward_compiles_once_for_full_and_partial_batches(toy, few_photos):
   model, params = toy
   for n in (12, 7, 3):  # last batches of 2, 2 and 3 images are padded to the batch size
     stats.compute(model, params, few_photos, "conv1", readout=(1, 1), batch_size=5, max_images=n, devices=1)
-  assert stats._forward(model, ("conv1",), (1, 1), jnp.float32)._cache_size() == 1  # noqa: SLF001
+  assert stats_forward._forward(model, ("conv1",), (1, 1), jnp.float32)._cache_size() == 1  # noqa: SLF001
 
 
 def test_resume_file_from_another_configuration_is_refused(toy, few_photos, tmp_path):
