@@ -94,7 +94,7 @@ _OPTIMIZERS = {"adam": optax.adam, "nadam": optax.nadam, "sgd": optax.sgd}
 _RELUS = ("plain", "redirected")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that do not change the result (only how the work is split): a resume may change them.
-_EXECUTION_FIELDS = ("chunk_size",)
+EXECUTION_FIELDS = ("chunk_size",)
 _RESUME_FORMAT = "fcjax.sweep-resume/1"
 _CACHE_SIZE = 32  # compiled programs (and their parts) kept per process
 
@@ -109,6 +109,20 @@ RECIPES = {
     "fft": dict(transforms="standard", optimizer="adam", learning_rate=0.05),
     "pixel": dict(transforms="standard", optimizer="adam", learning_rate=0.05),
 }
+# Named recipes (the CLI's --recipe): the parameterization they use, with its reference recipe above.
+RECIPE_PARAMS = {"maco": "maco", "lucid": "fft"}
+# Settings presets. 'smoke': tiny settings for a quick end-to-end check (seconds to a minute on a CPU).
+# 'demo': the demo model is small (64 px input) and meant to finish in minutes on a laptop CPU: fewer angles, seeds
+# and steps than the paper's 60 x 5 x 512, which stay the defaults for every other model. It uses Lucid's FFT image
+# with the standard transforms (recipe 'lucid', DEMO_RECIPE): on this model MACO's fixed natural spectrum caps image
+# contrast, and its unit maxima (measured: 22 and 20 for conv4_pre_relu units 12 and 60 at 128 steps, 25 and 24 at
+# 512) fall inside the cloud of natural-image activations, while the FFT image reaches 82 and 88 in 128 steps, so
+# the axis tips mean "the unit's maximum".
+PRESETS = {
+    "smoke": dict(n_angles=8, n_seeds=2, steps=16, block_steps=8, canvas_size=64, input_size=64),
+    "demo": dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64),
+}
+DEMO_RECIPE = "lucid"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,16 +295,40 @@ class SweepConfig:
   def smoke(cls, **changes) -> "SweepConfig":
     """Tiny settings for a quick end-to-end check (seconds to a minute on a CPU): 8 angles x 2 seeds, 16 steps in
     blocks of 8, 64 px canvas and input."""
-    base = dict(n_angles=8, n_seeds=2, steps=16, block_steps=8, canvas_size=64, input_size=64)
+    base = dict(PRESETS["smoke"])
     base.update(changes)
     return cls(**base)
 
   @classmethod
   def lucid(cls, **changes) -> "SweepConfig":
     """Lucid's render recipe: FFT image with colour decorrelation, the standard transforms, Adam lr 0.05."""
-    base = dict(param="fft", transforms="standard", optimizer="adam", learning_rate=0.05)
+    base = dict(param=RECIPE_PARAMS["lucid"], **RECIPES[RECIPE_PARAMS["lucid"]])
     base.update(changes)
     return cls(**base)
+
+  def with_recipe(self, name: str) -> "SweepConfig":
+    """A copy that uses the named recipe (RECIPE_PARAMS): its parameterization with that one's reference recipe."""
+    if name not in RECIPE_PARAMS:
+      raise errors.FcjaxError(f"unknown recipe {name!r}; use one of {tuple(RECIPE_PARAMS)}")
+    param = RECIPE_PARAMS[name]
+    return self.replace(param=param, **RECIPES[param])
+
+  @classmethod
+  def for_model(cls, model_name: str, input_size: int, *, smoke: bool = False,
+                recipe: str | None = None) -> "SweepConfig":
+    """The default settings for a model: the paper's (``smoke``: PRESETS['smoke']; the demo model: PRESETS['demo']
+    with DEMO_RECIPE), then ``recipe``. A model whose nominal input is smaller than the config's input size gets its
+    own input size (and a canvas no larger)."""
+    if smoke:
+      cfg = cls.smoke()
+    elif model_name == "demo":
+      cfg = cls(**PRESETS["demo"])
+    else:
+      cfg = cls()
+    if input_size < cfg.input_size:
+      cfg = cfg.replace(input_size=input_size, canvas_size=min(cfg.canvas_size, input_size))
+    recipe = recipe or (DEMO_RECIPE if model_name == "demo" else None)
+    return cfg if recipe is None else cfg.with_recipe(recipe)
 
   @property
   def thetas(self) -> np.ndarray:
@@ -862,7 +900,7 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
   header = {"format": _RESUME_FORMAT, "model": model_name, "layer": layer,
             "function": None if isinstance(model_or_fn, Model) else getattr(model_or_fn, "__qualname__", "?"),
             "pairs": pairs_arr.tolist(), "params_digest": digest,
-            "config": {k: v for k, v in config.to_dict().items() if k not in _EXECUTION_FIELDS}}
+            "config": {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS}}
   ckpt = None
   if resume_dir is not None:
     ckpt = _Checkpoint(resume_dir, header)
