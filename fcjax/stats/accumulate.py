@@ -11,11 +11,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fcjax import errors
+from fcjax import _readout, errors
 from fcjax.stats.forward import _forward, _placement
 from fcjax.stats.moments import moments_finalize, moments_init
 from fcjax.stats.pairs import select_pairs
-from fcjax.stats.results import FORMAT, VERSION, LayerStats, StatsResult, _readout_name, weights_digest
+from fcjax.stats.results import FORMAT, VERSION, LayerStats, StatsResult, weights_digest
 from fcjax.stats.resume import STATE_FORMAT, _State
 from fcjax.stats.sample import sample_init
 
@@ -78,17 +78,7 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
     raise errors.FcjaxError(f"n_samples and k must be >= 0, got {n_samples} and {k}")
   if max_images is not None and int(max_images) < 1:
     raise errors.FcjaxError(f"max_images must be >= 1 or None, got {max_images}")
-  if isinstance(readout, str):
-    if readout not in ("neuron", "channel"):
-      raise errors.FcjaxError(f"unknown readout {readout!r}; use 'neuron' (centre position), 'channel' (spatial "
-                              "mean) or an explicit (row, col)")
-  else:
-    try:
-      readout = (int(readout[0]), int(readout[1]))
-      if len(tuple(readout)) != 2:
-        raise ValueError
-    except (TypeError, ValueError, IndexError):
-      raise errors.FcjaxError(f"readout must be 'neuron', 'channel' or a (row, col) pair, got {readout!r}") from None
+  readout = _readout.parse(readout)
   dtype = jnp.float32 if dtype is None else dtype
   batch_size, n_samples, k = int(batch_size), int(n_samples), int(k)
   available = len(source)
@@ -106,17 +96,13 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
   shapes = jax.eval_shape(lambda p, x: model.apply(p, x, layers=canon, dtype=dtype), params,
                           jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))
   channels = {n: int(shapes[n].shape[-1]) for n in canon}
-  if not isinstance(readout, str):
-    for n in canon:
-      shp = shapes[n].shape
-      if len(shp) == 4 and not (0 <= readout[0] < shp[1] and 0 <= readout[1] < shp[2]):
-        raise errors.FcjaxError(f"readout position {readout} is outside {n}, which is {shp[1]}x{shp[2]} at "
-                                f"{size} px inputs")
+  for n in canon:
+    _readout.check_position(readout, shapes[n].shape, n, size)
   if n_samples > target:
     notes.append(f"n_samples={n_samples} is more than the {target} images used: the samples hold all of them")
 
   config = {"format": STATE_FORMAT, "model": model.name, "weights_digest": weights_digest(params), "layers": canon,
-            "readout": _readout_name(readout), "input_size": size, "dataset": source.name, "dataset_size": available,
+            "readout": _readout.name(readout), "input_size": size, "dataset": source.name, "dataset_size": available,
             "max_images": target, "n_samples": n_samples, "seed": int(seed), "dtype": jnp.dtype(dtype).name}
   path = None if state_path is None else pathlib.Path(state_path)
   if path is not None and path.exists():

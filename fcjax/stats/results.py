@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import pathlib
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fcjax import _io, errors
+from fcjax import _io, _readout, errors
 from fcjax.stats.moments import Moments
 from fcjax.stats.pairs import PAIR_KINDS
 
@@ -111,8 +110,8 @@ class StatsResult:
           pass
       if canon not in self.layers:
         diffs.append(f"layer {layer!r} requested, the stats file has {sorted(self.layers)}")
-    if readout is not None and _readout_name(readout) != m.get("readout"):
-      diffs.append(f"readout {m.get('readout')!r} in the stats file, {_readout_name(readout)!r} requested")
+    if readout is not None and _readout.name(readout) != m.get("readout"):
+      diffs.append(f"readout {m.get('readout')!r} in the stats file, {_readout.name(readout)!r} requested")
     if input_size is not None and int(input_size) != m.get("input_size"):
       diffs.append(f"input size {m.get('input_size')} px in the stats file, {int(input_size)} px requested")
     if weights_digest is not None and weights_digest != m.get("weights_digest"):
@@ -165,26 +164,5 @@ def load(path: str | os.PathLike) -> StatsResult:
   return StatsResult(meta=header["meta"], layers=layers)
 
 
-# --- provenance ----------------------------------------------------------------------------------------------------
-
-def weights_digest(params: Any) -> str:
-  """sha256 (hex) over every leaf of ``params``: its tree path, dtype, shape and bytes."""
-  import jax  # noqa: PLC0415 - keep `import fcjax.stats` light
-
-  h = hashlib.sha256()
-  leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-  for path, leaf in leaves:
-    a = np.ascontiguousarray(np.asarray(leaf))
-    h.update(f"{jax.tree_util.keystr(path)}|{a.dtype.str}|{a.shape}|".encode())
-    h.update(a.tobytes())
-  return h.hexdigest()
-
-
-def _readout_name(readout: Any) -> str:
-  if isinstance(readout, str):
-    return readout
-  try:
-    return f"{int(readout[0])},{int(readout[1])}"
-  except (TypeError, ValueError, IndexError):
-    return repr(readout)
-
+# The digest of the weights that made a stats file (``meta['weights_digest']``): the one definition, fcjax._io's.
+weights_digest = _io.params_digest
