@@ -95,7 +95,7 @@ _RELUS = ("plain", "redirected")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that do not change the result (only how the work is split): a resume may change them.
 EXECUTION_FIELDS = ("chunk_size",)
-_RESUME_FORMAT = "fcjax.sweep-resume/1"
+_RESUME_FORMAT = "fcjax.sweep-resume/2"  # /2: phase 1 saved per distinct unit
 _CACHE_SIZE = 32  # compiled programs (and their parts) kept per process
 
 
@@ -859,10 +859,59 @@ def _guard_scales(best: np.ndarray) -> tuple[np.ndarray, list]:
   return s, guarded
 
 
+class UnitMaxima(NamedTuple):
+  """Phase 1 of the sweep for a set of units, reusable by any number of :func:`run` calls (the layer atlas).
+
+  Attributes:
+    units: int32 [U], sorted unique unit indices.
+    values: float32 [U, n_seeds], the value each seed's image reached (the unit's own activation, unscaled).
+    images: uint8 [U, canvas, canvas, 3], the best seed's image.
+  """
+  units: np.ndarray
+  values: np.ndarray
+  images: np.ndarray
+
+  def lookup(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values [..., n_seeds], images [..., H, W, 3]) of ``units`` (int array of any shape); every unit must be here."""
+    units = np.asarray(units)
+    pos = np.searchsorted(self.units, units)
+    pos = np.minimum(pos, len(self.units) - 1)
+    missing = units[self.units[pos] != units]
+    if missing.size:
+      raise errors.FcjaxError(f"unit_maxima has no phase-1 result for unit {int(missing.flat[0])} (it holds "
+                              f"{len(self.units)} units); compute it with sweep.unit_maxima(..., units=...)")
+    return self.values[pos], self.images[pos]
+
+
+def _units_digest(um: UnitMaxima) -> str:
+  h = hashlib.sha256()
+  for a in (um.units, um.values, um.images):
+    h.update(np.ascontiguousarray(a).tobytes())
+  return h.hexdigest()[:16]
+
+
+def unit_maxima(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None = None, *,
+                layer: str | None = None, units: Sequence[int], resume_dir: str | pathlib.Path | None = None,
+                progress: bool = False, devices: Sequence[Any] | None = None,
+                callback: Callable[[dict], None] | None = None) -> UnitMaxima:
+  """Phase 1 alone: maximise each of ``units`` (``n_seeds`` seeds each), once per unit.
+
+  Pass the result to :func:`run` (``unit_maxima=``) for any pairs of these units: phase 1 is then skipped and the
+  sweep's scales, unit values and unit images are read from it. A unit's result does not depend on which pairs or
+  other units share the batch (keys depend on the seed only; see "Reproducibility" for the layout caveat). Arguments
+  as in :func:`run`; ``callback`` sees ``phase`` 1 only.
+  """
+  units_arr = np.unique(np.asarray(units, dtype=np.int64).reshape(-1)) if np.size(units) else np.zeros(0, int)
+  if units_arr.size == 0:
+    raise errors.FcjaxError("unit_maxima needs at least one unit index")
+  return _run(model_or_fn, params, config, layer=layer, pairs=np.stack([units_arr, units_arr], 1),
+              resume_dir=resume_dir, progress=progress, devices=devices, callback=callback, phase1_only=True)
+
+
 def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None = None, *, layer: str | None = None,
         pairs: Sequence[tuple[int, int]] = ((0, 1),), resume_dir: str | pathlib.Path | None = None,
         progress: bool = False, devices: Sequence[Any] | None = None,
-        callback: Callable[[dict], None] | None = None) -> SweepResult:
+        callback: Callable[[dict], None] | None = None, unit_maxima: UnitMaxima | None = None) -> SweepResult:
   """Run the two-phase cosdot sweep of every pair (module docstring).
 
   Args:
@@ -878,6 +927,8 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
     devices: devices to shard the batch over (default ``jax.devices()``).
     callback: called after every block (after its checkpoint) with a dict ``phase, block, n_blocks, c`` (numpy C of
       each image at the end of the block); raising from it stops the run, which ``resume_dir`` can then continue.
+    unit_maxima: phase-1 results (:func:`unit_maxima`, same model, params and config) covering every unit of
+      ``pairs``: phase 1 is skipped. Without it, phase 1 maximises each distinct unit of ``pairs`` once.
 
   Returns:
     :class:`~fcjax.result.SweepResult` (images are the canvas, ``canvas_size`` px). y and C are measured on the final
@@ -888,9 +939,24 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
   Raises:
     FcjaxError (and subclasses) for bad input, before anything is compiled.
   """
+  return _run(model_or_fn, params, config, layer=layer, pairs=pairs, resume_dir=resume_dir, progress=progress,
+              devices=devices, callback=callback, unit_maxima=unit_maxima)
+
+
+def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, devices, callback,
+         unit_maxima: UnitMaxima | None = None, phase1_only: bool = False):
+  """:func:`run` and (``phase1_only``, ``pairs`` = [(u, u)]) :func:`unit_maxima`."""
   t_start = time.perf_counter()
   config = SweepConfig() if config is None else config
   pairs_arr, layer, _ = _check_inputs(model_or_fn, params, config, layer, pairs)
+  if unit_maxima is not None:
+    if not isinstance(unit_maxima, UnitMaxima):
+      raise errors.FcjaxError(f"unit_maxima must be a fcjax.sweep.UnitMaxima, got {type(unit_maxima).__name__}")
+    if unit_maxima.values.shape[1:] != (config.n_seeds,):
+      raise errors.ConfigMismatchError(f"unit_maxima holds {unit_maxima.values.shape[1:]} seeds per unit, the config "
+                                       f"asks for n_seeds={config.n_seeds}: recompute it with this config")
+    unit_maxima.lookup(pairs_arr)  # every unit present
+  units = np.unique(pairs_arr)  # phase 1 runs once per distinct unit
   devices = list(jax.devices() if devices is None else devices)
   if not devices:
     raise errors.FcjaxError("devices must name at least one device")
@@ -899,7 +965,8 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
   digest = _params_digest(params)
   header = {"format": _RESUME_FORMAT, "model": model_name, "layer": layer,
             "function": None if isinstance(model_or_fn, Model) else getattr(model_or_fn, "__qualname__", "?"),
-            "pairs": pairs_arr.tolist(), "params_digest": digest,
+            "pairs": units.tolist() if phase1_only else pairs_arr.tolist(), "params_digest": digest,
+            "phase1": "only" if phase1_only else (None if unit_maxima is None else _units_digest(unit_maxima)),
             "config": {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS}}
   ckpt = None
   if resume_dir is not None:
@@ -920,7 +987,7 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
   bar = None
   if progress and jax.process_index() == 0:
     from tqdm.auto import tqdm
-    bar = tqdm(total=2 * n_blocks, desc=f"sweep {model_name} {layer or ''}".strip(), unit="block")
+    bar = tqdm(total=(1 if phase1_only else 2) * n_blocks, desc=f"sweep {model_name} {layer or ''}".strip(), unit="block")
 
   def run_phase(phase: int, entries: _Entries, resume: dict | None):
     """Optimise every image of the phase; returns host (state, y [N, k], c [N], history [N, B])."""
@@ -966,26 +1033,32 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
     return images, y, c, history, acc
 
   try:
-    # Phase 1: every unit of every pair alone, n_seeds seeds each. Rows enumerate (pair, unit, seed).
+    # Phase 1: every distinct unit alone, n_seeds seeds each. Rows enumerate (unit, seed).
     phase1_payload: dict = {}
     t1 = time.perf_counter()
-    if saved is not None and int(saved["phase"]) == 2:
-      unit_values = np.asarray(saved["p1_unit_values"])
-      unit_images = np.asarray(saved["p1_unit_images"])
-      phase1_payload = {k: np.asarray(saved[k]) for k in ("p1_unit_values", "p1_unit_images")}
+    if unit_maxima is not None:
+      per_unit = UnitMaxima(*unit_maxima)
+      if bar is not None:
+        bar.update(n_blocks)
+    elif saved is not None and int(saved["phase"]) == 2:
+      per_unit = UnitMaxima(units, np.asarray(saved["p1_values"]), np.asarray(saved["p1_images"]))
+      phase1_payload = {"p1_values": per_unit.values, "p1_images": per_unit.images}
       if bar is not None:
         bar.update(n_blocks)
     else:
-      pu, su = np.meshgrid(np.arange(n_pairs * 2), np.arange(n_seeds), indexing="ij")
-      e1 = _Entries(units=pairs_arr.reshape(-1)[pu.reshape(-1)][:, None].astype(np.int32),
-                    theta=np.zeros(pu.size, np.float32), scale=np.ones((pu.size, 1), np.float32),
+      uu, su = np.meshgrid(np.arange(len(units)), np.arange(n_seeds), indexing="ij")
+      e1 = _Entries(units=units[uu.reshape(-1)][:, None].astype(np.int32),
+                    theta=np.zeros(uu.size, np.float32), scale=np.ones((uu.size, 1), np.float32),
                     seed=su.reshape(-1).astype(np.int32))
       imgs1, y1, _, _, _ = run_phase(1, e1, saved)
-      unit_values = y1[:, 0].reshape(n_pairs, 2, n_seeds)
-      best = np.argmax(unit_values, axis=-1)
-      unit_images = np.take_along_axis(imgs1.reshape(n_pairs, 2, n_seeds, *imgs1.shape[1:]),
-                                       best[:, :, None, None, None, None], axis=2)[:, :, 0]
-      phase1_payload = {"p1_unit_values": unit_values, "p1_unit_images": unit_images}
+      values = y1[:, 0].reshape(len(units), n_seeds)
+      best = np.argmax(np.where(np.isfinite(values), values, -np.inf), axis=-1)
+      images = imgs1.reshape(len(units), n_seeds, *imgs1.shape[1:])[np.arange(len(units)), best]
+      per_unit = UnitMaxima(units.astype(np.int32), values, images)
+      phase1_payload = {"p1_values": values, "p1_images": images}
+    if phase1_only:
+      return per_unit
+    unit_values, unit_images = per_unit.lookup(pairs_arr)   # [P, 2, seeds], [P, 2, H, W, 3]
     scales, guarded = _guard_scales(unit_values.max(axis=-1))
     t2 = time.perf_counter()
 
@@ -1021,6 +1094,8 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
       "compile_seconds": _STATS["compile_seconds"] - compile_s0,
       "compiles": _STATS["compiles"] - compiles0,
       "resumed_from": None if saved is None else {"phase": int(saved["phase"]), "block": int(saved["block"])},
+      "phase1_units": int(len(units)),
+      "phase1_reused": unit_maxima is not None,
   }
   return SweepResult(
       config=config.to_dict(), model=model_name, layer=layer, readout=objectives.readout_name(config.readout),

@@ -481,3 +481,31 @@ def test_unset_recipe_fields_follow_the_parameterization():
   custom = maco.replace(param="fft", learning_rate=0.1)
   assert (custom.optimizer, custom.learning_rate) == ("adam", 0.1)
   assert sweep.SweepConfig(learning_rate=0.3).replace(param="fft").learning_rate == 0.3
+
+
+def test_unit_maxima_once_per_unit_and_reused_by_run(toy_result):
+  """Phase 1 runs once per distinct unit; a run given those maxima skips phase 1 and gives the same sweep."""
+  comb = toys.combined(*TOYS)
+  um = sweep.unit_maxima(comb.f, comb.params, TOY_CONFIG, units=[3, 0, 1, 2, 3])
+  np.testing.assert_array_equal(um.units, [0, 1, 2, 3])
+  assert um.values.shape == (4, TOY_CONFIG.n_seeds) and um.images.shape[0] == 4
+  # Same unit, same seed, same draws as in the toy sweep's phase 1 (pairs (0, 1), (2, 3)): the layout differs, so
+  # values agree to rounding; each unit's best image is the one of its best seed.
+  np.testing.assert_allclose(um.values, toy_result.unit_values[:2].reshape(4, -1), rtol=1e-4, atol=1e-6)
+  # Overlapping pairs: units 0..3 in five pairs -> phase 1 optimises 4 units, not 10.
+  pairs = [(0, 1), (2, 3), (0, 2), (1, 3), (3, 0)]
+  shared = sweep.run(comb.f, comb.params, TOY_CONFIG, pairs=pairs)
+  assert shared.meta["phase1_units"] == 4 and not shared.meta["phase1_reused"]
+  reused = sweep.run(comb.f, comb.params, TOY_CONFIG, pairs=pairs, unit_maxima=sweep.unit_maxima(
+      comb.f, comb.params, TOY_CONFIG, units=[0, 1, 2, 3]))
+  assert reused.meta["phase1_reused"]
+  for k in ("scales", "unit_values", "unit_images", "y", "c", "images"):
+    np.testing.assert_array_equal(getattr(reused, k), getattr(shared, k), err_msg=k)
+  # The pair (3, 0) reads unit 3 then unit 0.
+  np.testing.assert_array_equal(shared.unit_values[4], shared.unit_values[[1, 0], [1, 0]])
+  with pytest.raises(errors.FcjaxError, match="no phase-1 result for unit 5"):
+    sweep.run(comb.f, comb.params, TOY_CONFIG, pairs=[(0, 5)], unit_maxima=um)
+  with pytest.raises(errors.ConfigMismatchError, match="n_seeds"):
+    sweep.run(comb.f, comb.params, TOY_CONFIG.replace(n_seeds=1), pairs=[(0, 1)], unit_maxima=um)
+  with pytest.raises(errors.FcjaxError, match="at least one unit"):
+    sweep.unit_maxima(comb.f, comb.params, TOY_CONFIG, units=[])
