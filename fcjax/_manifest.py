@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from fcjax import _io
 
@@ -57,15 +57,18 @@ def record(manifest: str | pathlib.Path, inputs: Mapping[str, Any]) -> pathlib.P
   return path
 
 
-def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-  """``'key: old -> new'`` for every differing leaf of two (nested) dicts, in key order."""
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "",
+                fmt: Callable[[str, Any, Any], str] | None = None) -> list[str]:
+  """One line per differing leaf of two (nested) dicts, in key order: ``fmt(dotted key, old, new)``, by default
+  ``'key: old -> new'``. A key missing on one side reads ``'<absent>'``."""
+  fmt = fmt or (lambda k, a, b: f"{k}: {_short(a)} -> {_short(b)}")
   out = []
   for k in sorted(set(old) | set(new)):
     a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
     if isinstance(a, dict) and isinstance(b, dict):
-      out += differences(a, b, f"{prefix}{k}.")
+      out += differences(a, b, f"{prefix}{k}.", fmt)
     elif a != b:
-      out.append(f"{prefix}{k}: {_short(a)} -> {_short(b)}")
+      out.append(fmt(f"{prefix}{k}", a, b))
   return out
 
 

@@ -453,7 +453,8 @@ def test_make_features_reads_the_centre_neuron(inception):
 
 def test_scales_guard_nonpositive_maxima():
   best = np.array([[2.0, -0.5], [0.0, 3.0]], np.float32)
-  scales, guarded = sweep._guard_scales(best)
+  from fcjax.sweep.run import _guard_scales
+  scales, guarded = _guard_scales(best)
   np.testing.assert_array_equal(scales, [[2.0, 0.5], [1.0, 3.0]])
   assert guarded == [[0, 1], [1, 0]]
 
