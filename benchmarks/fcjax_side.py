@@ -48,8 +48,8 @@ def sweep_config(*, n_angles: int, n_seeds: int, steps: int, canvas_size: int, i
 
 def sweep(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple[int, int],
           repeat: bool = True) -> dict:
-  """Run the compiled sweep of one pair on the first device; with ``repeat`` run it a second time (compiled programs cached) and time
-  that run, else subtract the compile time from the first run's wall time.
+  """Run the compiled sweep of one pair on the first device; with ``repeat`` run it a second time (compiled programs
+  cached) and time that run, else subtract the compile time from the first run's wall time.
 
   Returns:
     dict with ``wall_s`` (steady-state seconds), ``first_wall_s`` (first call, compile included), ``compile_s``,

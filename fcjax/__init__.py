@@ -12,7 +12,8 @@ bottom layer first (a module imports only its own layer or lower; ``tests/test_l
   ``measures`` (motif measures), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
 * ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``cli``.
 
-Private modules (``_io``, ``_fourier``, ``_readout``, ``_devices``, ``_manifest``, ``_select``) hold what several of these share.
+Private modules (``_io``, ``_fourier``, ``_readout``, ``_devices``, ``_manifest``, ``_select``) hold what several
+of these share.
 """
 
 from __future__ import annotations

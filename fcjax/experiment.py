@@ -18,7 +18,7 @@ none, and the next run resumes (the statistics' state file, the sweep's checkpoi
 
 Example::
 
-    from fcjax import experiment, models
+    from fcjax import experiment
     model, params, label = experiment.load_model('demo', None)
     cfg = experiment.sweep_config(model, smoke=True)
     run = experiment.figure(model, params, dataset='procedural', layers=['conv4_pre_relu'], n=64, out='runs/demo',

@@ -27,7 +27,7 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
             state_path: str | os.PathLike | None = None, progress: bool = False, max_images: int | None = None,
             seed: int = 0, checkpoint_every: int = 10_000, devices: Any = None, dtype: Any = None,
             weights_label: str | None = None) -> StatsResult:
-  """Unit statistics of ``layers`` of ``model`` over the images of ``source`` (see the module docstring).
+  """Unit statistics of ``layers`` of ``model`` over the images of ``source`` (the :mod:`fcjax.stats` docstring).
 
   Args:
     model: a :class:`~fcjax.models.Model`.

@@ -114,16 +114,16 @@ class SweepConfig:
   # no gradient passes any ReLU for an image, let through the part that pushes negative inputs up).
   relu: str = "redirected"
   redirect_steps: int = 16
-  # Images optimised at once (None = all). Changes memory, and the batch layout (module docstring: results agree within
-  # seed noise, not bitwise). Issue 3 measured
-  # ~67 MB per 224 px image in float32 for InceptionV1; here 300 images (60 x 5) at mixed4a_pre_relu peaked at
-  # 7.4 GB on an H200 (~25 MB each). Deeper layers need more: set it when a full batch does not fit.
+  # Images optimised at once (None = all). Changes memory, and the batch layout (fcjax.sweep docstring: results
+  # agree within seed noise, not bitwise). Issue 3 measured ~67 MB per 224 px image in float32 for InceptionV1;
+  # here 300 images (60 x 5) at mixed4a_pre_relu peaked at 7.4 GB on an H200 (~25 MB each). Deeper layers need
+  # more: set it when a full batch does not fit.
   chunk_size: int | None = None
   # Compute dtype of the model: 'float32' (reference) or 'bfloat16' (accelerators; C is still computed in float32).
   dtype: str = "float32"
   # Accumulate |d loss / d image| over the phase-2 steps (MACO's transparency map), stored in result.transparency.
   transparency: bool = False
-  # Base of every PRNG key (module docstring). Same seed and batch layout -> bitwise identical results on CPU.
+  # Base of every PRNG key (fcjax.sweep docstring). Same seed and batch layout -> bitwise identical results on CPU.
   seed: int = 0
 
   def __post_init__(self):

@@ -90,7 +90,7 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
         pairs: Sequence[tuple[int, int]] = ((0, 1),), resume_dir: str | pathlib.Path | None = None,
         progress: bool = False, devices: Sequence[Any] | None = None,
         callback: Callable[[dict], None] | None = None, unit_maxima: UnitMaxima | None = None) -> SweepResult:
-  """Run the two-phase cosdot sweep of every pair (module docstring).
+  """Run the two-phase cosdot sweep of every pair (the :mod:`fcjax.sweep` docstring).
 
   Args:
     model_or_fn: a :class:`~fcjax.models.base.Model` (then ``layer`` is required), or any differentiable feature
