@@ -156,10 +156,8 @@ def cmd_sweep(args) -> int:
   _warn_post_relu(model, layer)
   out = pathlib.Path(args.out)
   result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=(i, j), out=out, weights_label=wlabel,
-                               fresh=args.fresh, say=_say)
+                               fresh=args.fresh, say=_say, stats_path=args.stats)
   info = experiment.plot_result(result, stats_result, out, args.format)
-  if args.stats:
-    (out / "stats_path.txt").write_text(str(pathlib.Path(args.stats).resolve()))
   print(result.summary())
   print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
   return 0

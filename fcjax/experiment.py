@@ -244,13 +244,15 @@ def _sweep_inputs(digest: str, model, layer: str, pair, config, extra: Mapping[s
 def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str | os.PathLike,
           weights_label: str | None = None, extra_meta: Mapping[str, Any] | None = None,
           inputs: Mapping[str, Any] | None = None, fresh: bool = False, progress: bool = True,
-          say: Say = _say_default, digest: str | None = None):
+          say: Say = _say_default, digest: str | None = None, stats_path: str | os.PathLike | None = None):
   """The sweep of one pair into the directory ``out`` (``result.json`` + arrays; resumable via ``out/checkpoint``).
 
   Reuses ``out`` when its manifest records the same inputs (weights, model, layer, pair, readout, config and the
-  extra ``inputs``, e.g. the dataset and n that chose the pair); otherwise recomputes. Returns ``(result, action)``.
+  extra ``inputs``, e.g. the dataset and n that chose the pair); otherwise recomputes. ``stats_path``: the stats
+  file that goes with the result (its absolute path is recorded in ``out/stats_path.txt`` for re-plotting).
+  Returns ``(result, action)``.
   """
-  from fcjax import result as result_lib, stats as stats_lib, sweep as sweep_lib
+  from fcjax import result as result_lib, stats as stats_lib
   out = pathlib.Path(out)
   digest = digest or stats_lib.weights_digest(params)
   full = _sweep_inputs(digest, model, layer, pair, config, inputs or {})
@@ -258,7 +260,21 @@ def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str 
   decision = _manifest.decide(manifest, full, exists=(out / "result.json").is_file(), fresh=fresh)
   action = _reuse_or_clear(str(out), decision, [manifest, out / "checkpoint", out / "result.json"], say)
   if decision.reuse:
-    return result_lib.SweepResult.load(out), action
+    res = result_lib.SweepResult.load(out)
+  else:
+    res = _run_sweep(model, params, config, layer, pair, out, progress, say)
+    res = dataclasses.replace(res, meta={**res.meta, "weights": weights_label, **(extra_meta or {})})
+    res.save(out)
+    _manifest.record(manifest, full)
+  if stats_path is not None:
+    text = str(pathlib.Path(stats_path).resolve())
+    _io.atomic_write(out / "stats_path.txt", lambda f: f.write(text.encode()))
+  return res, action
+
+
+def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: bool, say: Say):
+  """sweep.run into ``out/checkpoint`` (resumed when it holds this sweep; discarded when it holds another)."""
+  from fcjax import sweep as sweep_lib
   out.mkdir(parents=True, exist_ok=True)
   run = lambda: sweep_lib.run(model, params, config, layer=layer, pairs=(tuple(pair),),  # noqa: E731
                               resume_dir=str(out / "checkpoint"), progress=progress)
@@ -268,10 +284,7 @@ def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str 
     say(f"fcjax: discarding the checkpoint in {out}: {e}")
     shutil.rmtree(out / "checkpoint")
     res = run()
-  res = dataclasses.replace(res, meta={**res.meta, "weights": weights_label, **(extra_meta or {})})
-  res.save(out)
-  _manifest.record(manifest, full)
-  return res, action
+  return res
 
 
 # ----------------------------------------------------------------------------------------------- figure
