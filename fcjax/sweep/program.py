@@ -61,7 +61,8 @@ class _Program:
   def of(cls, phase: int, source, layer, cfg: SweepConfig) -> "_Program":
     defaults = {f.name: f.default for f in dataclasses.fields(SweepConfig) if f.name in PROGRAM_INDEPENDENT}
     static = dataclasses.replace(cfg, **defaults, block_steps=min(cfg.block_steps, cfg.steps),
-                                 transparency=cfg.transparency and phase == 2)
+                                 transparency=cfg.transparency and phase == 2,
+                                 crop_fraction=tuple(float(v) for v in cfg.crop_fraction))
     return cls(phase=phase, source=_Ident(source), layer=layer, cfg=static)
 
 
