@@ -35,6 +35,7 @@ import numpy as np
 
 import fcjax.data
 from fcjax import stats
+from fcjax.stats import forward as stats_forward
 from fcjax.models import inception_v1
 
 SHARED = pathlib.Path(os.environ.get("FCJAX_SHARED", pathlib.Path(__file__).resolve().parents[2] / "shared"))
@@ -67,8 +68,8 @@ def run(quick: bool) -> dict:
   decode_s = time.perf_counter() - t0
 
   # forward only, on the held images (padded to the compiled batch shape like stats.compute does)
-  forward = stats._forward(model, layers, "neuron", np.float32)  # noqa: SLF001 - the exact function stats runs
-  put_params, put_images, n_dev = stats._placement(None, bs)  # noqa: SLF001
+  forward = stats_forward._forward(model, layers, "neuron", np.float32)  # noqa: SLF001 - the exact function stats runs
+  put_params, put_images, n_dev = stats_forward._placement(None, bs)  # noqa: SLF001
   dev_params = put_params(params)
   padded = [np.concatenate([b, np.zeros((bs - len(b),) + b.shape[1:], np.float32)]) for b in held]
   t0 = time.perf_counter()

@@ -1,9 +1,11 @@
 """The fcjax side of the benchmarks: the compiled sweep, model forward + gradient, one step's cost and profile.
 
-Everything is timed with ``block_until_ready`` and compile time is measured separately from run time. The one-step
-function used for XLA's cost analysis and for the profile (:func:`step_parts`) is assembled from fcjax's public
-pieces (``param.fft``, ``transforms.standard``, ``sweep.make_features``, ``objectives.cosdot``, ``optax.adam``) in
-the same order as the sweep's own step, so its FLOPs are those of one sweep step of one image.
+Everything is timed with ``block_until_ready`` and compile time is measured separately from run time. Nothing here
+re-implements the sweep: :func:`sweep` times ``fcjax.sweep.run`` itself; :func:`block_program` returns the compiled
+block that run executes (the same cache entry of ``fcjax.sweep.program``, no new compile); and the one-step function
+used for XLA's cost analysis and for the profile (:func:`step_parts`) is the program's own per-image step
+(``fcjax.sweep.program._step_one``) vmapped over a batch, with its parts (render, transforms, features + objective,
+optimiser update) taken from the same program (``program._parts``), so its FLOPs are those of one sweep step.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fcjax import objectives
-from fcjax import param as param_lib
+from fcjax import _devices
 from fcjax import sweep as sweep_lib
-from fcjax import transforms as transforms_lib
 from fcjax.models import inception_v1
+from fcjax.sweep import program
+from fcjax.sweep.layout import _Layout
 
 
 def params_from_lucent(lucent_model, directory: str | None = None) -> Any:
@@ -46,8 +48,8 @@ def sweep_config(*, n_angles: int, n_seeds: int, steps: int, canvas_size: int, i
 
 def sweep(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple[int, int],
           repeat: bool = True) -> dict:
-  """Run the compiled sweep of one pair on the first device; with ``repeat`` run it a second time (compiled programs cached) and time
-  that run, else subtract the compile time from the first run's wall time.
+  """Run the compiled sweep of one pair on the first device; with ``repeat`` run it a second time (compiled programs
+  cached) and time that run, else subtract the compile time from the first run's wall time.
 
   Returns:
     dict with ``wall_s`` (steady-state seconds), ``first_wall_s`` (first call, compile included), ``compile_s``,
@@ -105,80 +107,106 @@ def compile_timed(fn: Callable, *args) -> tuple[Callable, float]:
 
 class StepParts(NamedTuple):
   """jit-able functions of a batch of B images, each one part of one sweep step (phase 2, cosdot)."""
-  step: Callable          # (params, state, keys [B], thetas [B]) -> state: the whole step (what the sweep scans)
+  step: Callable          # (params, state, entries, t) -> state: the program's step (what the block scans)
   render: Callable        # image params [B, ...] -> vjp of render with a ones cotangent: the parameterization
   transform: Callable     # (keys [B], canvas images [B, h, w, 3]) -> vjp of the transforms: pad/jitter/scale/...
-  model: Callable         # (params, model inputs [B, S, S, 3], thetas) -> d(-cosdot) / d inputs: features
-  optimizer: Callable     # (grads, state) -> state: the Adam update
-  init: Callable          # keys [B] -> state
+  model: Callable         # (params, model inputs [B, S, S, 3], entries) -> d(-objective) / d inputs: features
+  optimizer: Callable     # (grads, state) -> state: the optimiser update
+  init: Callable          # entries -> state
   example: Callable       # B -> example arguments of every part (concrete arrays, model params included)
 
 
-class _StepState(NamedTuple):
-  image: Any
-  opt: Any
+def _program(config: sweep_lib.SweepConfig, layer: str) -> program._Program:
+  return program._Program.of(2, inception_v1.MODEL, inception_v1.MODEL.canonical(layer), config)
+
+
+def _hyper(config: sweep_lib.SweepConfig) -> program._Hyper:
+  return program._Hyper(jnp.float32(config.learning_rate), jnp.int32(config.redirect_steps), jnp.int32(config.steps))
+
+
+def _entries(b: int, pair, scales, n_angles: int) -> program._Entries:
+  """B phase-2 rows: angles cycling over ``n_angles``, seed index = row (as the sweep enumerates them)."""
+  thetas = (2 * np.pi * (np.arange(b) % n_angles) / n_angles).astype(np.float32)
+  return program._Entries(units=np.tile(np.asarray(pair, np.int32), (b, 1)), theta=thetas,
+                          scale=np.tile(np.asarray(scales, np.float32), (b, 1)), seed=np.arange(b, dtype=np.int32))
 
 
 def step_parts(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple[int, int],
                scales: tuple[float, float] = (1.0, 1.0)) -> StepParts:
-  """The sweep's phase-2 step for a batch, whole and in parts (plain ReLU; the sweep's redirected ReLU differs only
-  during its first ``redirect_steps`` steps and costs the same)."""
-  prm = param_lib.fft(config.canvas_size, decorrelate=True)
-  tfm = transforms_lib.standard(config.input_size)
-  feats = sweep_lib.make_features(inception_v1.MODEL, layer, config.readout, config.dtype)
-  opt = optax.adam(config.learning_rate)
-  units = jnp.asarray(pair, jnp.int32)
-  scale = jnp.asarray(scales, jnp.float32)
+  """The sweep's phase-2 step for a batch, whole (``fcjax.sweep.program._step_one``, vmapped) and in parts (the
+  program's own parameterization, transforms, features and optimiser). Example steps use ``t = redirect_steps``:
+  the steady state of 496 of the default 512 steps (the redirected ReLU's first steps cost the same)."""
+  prog = _program(config, layer)
+  parts = program._parts(prog)
+  hyper = _hyper(config)
+  base_key = jax.random.key(config.seed)
 
-  def objective(model_params, x, theta):  # x: [S, S, 3] model input of one image
-    y = feats(model_params, x[None], units)[0]
-    return -objectives.cosdot(y / scale, theta, config.p, floor=config.floor)
+  def step_one(model_params, state, entry, t):
+    step_key = jax.random.fold_in(program._seed_key(base_key, prog.phase, entry.seed), 1)
+    return program._step_one(prog, model_params, hyper, entry, step_key, state, t)
 
-  def loss_one(image_params, model_params, key, theta):
-    return objective(model_params, tfm(key, prm.render(image_params)), theta)
-
-  def step_one(model_params, state, key, theta):
-    g = jax.grad(loss_one)(state.image, model_params, key, theta)
-    updates, opt_state = opt.update(g, state.opt, state.image)
-    return _StepState(optax.apply_updates(state.image, updates), opt_state)
-
-  def init_one(key):
-    image = prm.init(key)
-    return _StepState(image, opt.init(image))
+  def init(entries):
+    return jax.vmap(lambda e: program._init_one(prog, base_key, hyper, e))(entries)
 
   def render_vjp(image_params):
-    out, vjp = jax.vjp(jax.vmap(prm.render), image_params)
+    out, vjp = jax.vjp(jax.vmap(parts.param.render), image_params)
     return vjp(jnp.ones_like(out))[0]
 
   def transform_vjp(keys, canvas):
-    out, vjp = jax.vjp(lambda c: jax.vmap(tfm)(keys, c), canvas)
+    out, vjp = jax.vjp(lambda c: jax.vmap(parts.transform)(keys, c), canvas)
     return vjp(jnp.ones_like(out))[0]
 
-  def model_grad(model_params, x, thetas):
-    return jax.vmap(jax.grad(objective, argnums=1), in_axes=(None, 0, 0))(model_params, x, thetas)
+  def objective(model_params, x, entry):  # x: [S, S, 3] model input of one image
+    y = parts.features(model_params, x[None], entry.units, jax.nn.relu)[0]
+    return -program._objective(prog, y, entry)
+
+  def model_grad(model_params, x, entries):
+    return jax.vmap(jax.grad(objective, argnums=1), in_axes=(None, 0, 0))(model_params, x, entries)
 
   def update_one(g, s):
-    updates, opt_state = opt.update(g, s.opt, s.image)
-    return _StepState(optax.apply_updates(s.image, updates), opt_state)
-
-  def optimizer_update(grads, state):
-    return jax.vmap(update_one)(grads, state)
+    updates, opt_state = parts.optimizer.update(g, s.opt, s.image)
+    return s._replace(image=optax.apply_updates(s.image, updates), opt=opt_state)
 
   @jax.jit
-  def _example(keys):
-    state = jax.vmap(init_one)(keys)
-    canvas = jax.vmap(prm.render)(state.image)
-    return state, canvas, jax.vmap(tfm)(keys, canvas)
+  def _example(entries, keys):
+    state = init(entries)
+    canvas = jax.vmap(parts.param.render)(state.image)
+    return state, canvas, jax.vmap(parts.transform)(keys, canvas)
 
   def example(b):
+    entries = jax.tree.map(jnp.asarray, _entries(b, pair, scales, config.n_angles))
     keys = jax.random.split(jax.random.key(1), b)
-    state, canvas, x = _example(keys)
-    thetas = jnp.linspace(0, 2 * np.pi, b, endpoint=False, dtype=jnp.float32)
-    return {"step": (params, state, keys, thetas), "render": (state.image,), "transform": (keys, canvas),
-            "model": (params, x, thetas), "optimizer": (state.image, state)}
+    state, canvas, x = _example(entries, keys)
+    t = jnp.int32(config.redirect_steps)
+    return {"step": (params, state, entries, t), "render": (state.image,), "transform": (keys, canvas),
+            "model": (params, x, entries), "optimizer": (state.image, state)}
 
-  return StepParts(step=jax.vmap(step_one, in_axes=(None, 0, 0, 0)), render=render_vjp, transform=transform_vjp, model=model_grad,
-                   optimizer=optimizer_update, init=jax.vmap(init_one), example=example)
+  return StepParts(step=jax.vmap(step_one, in_axes=(None, 0, 0, None)), render=render_vjp, transform=transform_vjp,
+                   model=model_grad, optimizer=jax.vmap(update_one), init=init, example=example)
+
+
+def block_program(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple[int, int],
+                  devices: Any = None) -> tuple[Callable, tuple]:
+  """(the compiled phase-2 block that ``sweep.run`` executes for this config and pair, example arguments).
+
+  Built through ``fcjax.sweep.program.compiled_block`` with arguments laid out as :func:`fcjax.sweep.run` lays them
+  out (same shapes, dtypes and shardings), so after a ``sweep.run`` of the same settings it is that run's cached
+  executable (``sweep.cache_info()['compiles']`` does not move).
+  """
+  devices = [jax.devices()[0]] if devices is None else list(devices)
+  mesh = _devices.mesh(devices)
+  prog = _program(config, layer)
+  replicated = _devices.replicated(mesh)
+  n = config.n_angles * config.n_seeds
+  lay = _Layout(n, config.chunk_size, mesh)
+  entries = _entries(n, pair, (1.0, 1.0), config.n_angles)
+  base_key = jax.device_put(jax.random.key(config.seed), replicated)
+  hyper = jax.device_put(_hyper(config), replicated)
+  template = program._init_shapes(prog, base_key, hyper, entries)
+  state = lay.split(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), template))[0]
+  args = (_devices.put_tree(params, replicated), base_key, hyper, lay.split(entries)[0], state,
+          jax.device_put(jnp.int32(0), replicated))
+  return program.compiled_block(prog, mesh, args, lay.batch), args
 
 
 def cost_flops(fn: Callable, *args) -> float:

@@ -42,62 +42,10 @@ import time
 import traceback
 from typing import Any, Callable
 
+from benchmarks.report import _heading, tables, update_results_md  # noqa: F401 - benchmarks.run.tables etc.
+from benchmarks.settings import PRESETS, Settings  # noqa: F401
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- BEGIN GENERATED (python -m benchmarks.run --results-md) -->", "<!-- END GENERATED -->"
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """What one benchmark run measures. Presets: :data:`PRESETS`."""
-
-  name: str
-  layer: str = "mixed4a_pre_relu"       # the paper's deepest layer
-  pair: tuple[int, int] = (10, 250)      # one unit of the 1x1 branch, one of the 3x3 branch of mixed4a
-  # sweep (identical work on both sides)
-  canvas_size: int = 128                 # Lucid/Lucent: a 128 px image upsampled to the 224 px input
-  input_size: int = 224
-  n_angles: int = 2
-  n_seeds: int = 1
-  steps: int = 4
-  lucent_truncated_sweep: bool = False   # also Lucent batched with its forward cut after the layer by a hook
-  sweep_rounds: int = 1                  # every variant once per round; the best round is reported
-  fcjax_repeat: bool = False             # time a second (cached) fcjax run instead of first run minus compile
-  dtypes: tuple[str, ...] = ("float32",)
-  # Lucent on an accelerator: fewer steps / images, extrapolated per image-step (None: the same work as fcjax)
-  lucent_single: tuple[int, int, int] | None = None   # (n_angles, n_seeds, steps) one at a time
-  lucent_batched: tuple[int, int, int] | None = None  # (n_angles, n_seeds, steps) batched
-  # forward + gradient: (layer, size, batch) rows
-  fwd_grad: tuple[tuple[str, int, int], ...] = (("mixed4a_pre_relu", 224, 1), ("conv2d2_pre_relu", 224, 4))
-  repeats: int = 3
-  # efficiency
-  cost_batch: int = 2
-  compiled_cost: bool = False            # cost analysis of the compiled step (else of the lowered HLO: no compile)
-  profile: bool = False
-  matmul_n: int = 1024
-  stats: bool = True
-  quick_stats: bool = True
-  correctness_size: int = 224
-
-
-PRESETS: dict[str, Settings] = {
-    # the test suite's smoke run: every code path, tiny work
-    "tiny": Settings(name="tiny", layer="conv2d0_pre_relu", pair=(3, 7), canvas_size=32, input_size=32,
-                     n_angles=1, n_seeds=1, steps=2, fwd_grad=(("conv2d0_pre_relu", 32, 1),), repeats=1,
-                     cost_batch=1, matmul_n=128, stats=False, correctness_size=32),
-    "quick": Settings(name="quick"),
-    "full": Settings(name="full", n_angles=4, n_seeds=1, steps=16, lucent_truncated_sweep=True, fcjax_repeat=True,
-                     sweep_rounds=2,
-                     fwd_grad=(("mixed4a_pre_relu", 128, 1), ("mixed4a_pre_relu", 224, 1),
-                               ("mixed4a_pre_relu", 224, 8), ("conv2d2_pre_relu", 224, 8)),
-                     repeats=5, cost_batch=4, compiled_cost=True, profile=True, matmul_n=2048, quick_stats=False),
-    # item 5: the paper's sweep of one pair on an accelerator
-    "gpu": Settings(name="gpu", canvas_size=224, input_size=224, n_angles=60, n_seeds=5, steps=512,
-                    fcjax_repeat=True, dtypes=("float32", "bfloat16"), lucent_single=(1, 2, 32),
-                    lucent_batched=(60, 5, 8),
-                    fwd_grad=(("mixed4a_pre_relu", 224, 1), ("mixed4a_pre_relu", 224, 32),
-                              ("mixed4a_pre_relu", 224, 128)),
-                    repeats=5, cost_batch=8, compiled_cost=True, profile=True, matmul_n=8192),
-}
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -427,112 +375,6 @@ def run(settings: Settings, *, device: str = "cpu", threads: int | None = None, 
   return results
 
 
-# ------------------------------------------------------------------------------------------------------ report
-
-def _f(v: Any, fmt: str = ".3g") -> str:
-  if v is None:
-    return "-"
-  if isinstance(v, float):
-    return format(v, fmt)
-  return str(v)
-
-
-def tables(results: dict) -> str:
-  """Markdown tables of a results dict (what the runner prints and what goes into RESULTS.md)."""
-  m = results["meta"]
-  v = m.get("versions", {})
-  lines = [f"Preset `{m['preset']}` on {m['device']} ({m['cpu']}, {m['cpu_count']} cores, threads {m['threads']}), "
-           f"{m['date']}, {m.get('wall_s', 0):.0f} s; load average {m['loadavg_start']} -> {m.get('loadavg_end')}.",
-           f"Command: `{m['command']}`. Versions: jax {v.get('jax')}, torch {v.get('torch')}, torch-lucent "
-           f"{v.get('torch_lucent')} (import stand-ins: {v.get('lucent_import_standins')}), torch threads "
-           f"{v.get('torch_threads')}, JAX devices {v.get('jax_devices')}, default matmul precision "
-           f"{v.get('jax_default_matmul_precision')}.", ""]
-  for name in ("correctness", "matmul_peak", "fwd_grad", "sweep", "efficiency", "profile", "stats"):
-    sec = results.get(name)
-    if isinstance(sec, dict) and "error" in sec:
-      lines += [f"**{name}: failed**: `{sec['error']}`", ""]
-  c = results.get("correctness")
-  if isinstance(c, dict) and "error" not in c:
-    lines += [f"Same function: {c['layer']} at {c['size']} px, max |acts fcjax - Lucent| = "
-              f"{c['acts_max_abs_diff']:.2e} (max |acts| {c['acts_max_abs']:.3g}); cosdot fcjax {c['cosdot_fcjax']:.6g}"
-              f" vs Lucent objective {c['cosdot_lucent']:.6g}.", ""]
-  sw = results.get("sweep")
-  if isinstance(sw, dict) and "error" not in sw:
-    lines += [f"**Sweep throughput** ({sw['layer']}, pair {tuple(sw['pair'])}, canvas {sw['canvas_size']} px -> "
-              f"input {sw['input_size']} px; FFT + decorrelation, standard transforms, Adam 0.05)", "",
-              "| run | angles x seeds (+2 x seeds unit maxima) | steps | wall s | image-steps/s | fcjax f32 speedup |",
-              "|---|---|---|---|---|---|"]
-    for k, r in sw["runs"].items():
-      sp = sw["speedup"].get(k, {}).get("fcjax_float32")
-      extra = " (extrapolated)" if r.get("extrapolated") else ""
-      comp = f", compile {r['compile_s']:.0f} s, {r['timing']}" if "compile_s" in r else ""
-      if len(r.get("rounds_image_steps_per_s", [])) > 1:
-        comp += ", rounds " + "/".join(f"{v:.3g}" for v in r["rounds_image_steps_per_s"])
-      lines.append(f"| {k}{extra}{comp} | {r['n_angles']} x {r['n_seeds']} | {r['steps']} | {r['wall_s']:.1f} | "
-                   f"{r['image_steps_per_s']:.3g} | {_f(sp)} |")
-    if sw.get("lucent_extrapolated_full_s"):
-      lines += ["", "Lucent time for the fcjax run's work, extrapolated per image-step: " + ", ".join(
-          f"{k} {t:.1f} s" for k, t in sw["lucent_extrapolated_full_s"].items())]
-    lines.append("")
-  fg = results.get("fwd_grad")
-  if isinstance(fg, list) and fg:
-    keys = list(fg[0]["median_ms"])
-    lines += ["**Forward + gradient to the input** (median ms per call; ratio = other / fcjax float32)", "",
-              "| layer | size | batch | " + " | ".join(keys) + " | Lucent as run / fcjax | Lucent truncated / fcjax"
-              " | plain PyTorch / fcjax | fcjax GFLOP/s |", "|" + "---|" * (len(keys) + 7)]
-    for r in fg:
-      rv = r["ratio_vs_fcjax"]
-      lines.append(f"| {r['layer']} | {r['size']} | {r['batch']} | " + " | ".join(
-          f"{r['median_ms'][k]:.0f}" for k in keys) + f" | {_f(rv.get('lucent_as_run'))} | "
-          f"{_f(rv.get('lucent_truncated'))} | {_f(rv.get('torch_plain'))} | "
-          f"{_f((r.get('fcjax_flops_per_s') or 0) / 1e9)} |")
-    lines.append("")
-  pk = results.get("matmul_peak")
-  ef = results.get("efficiency")
-  if isinstance(pk, dict) and "error" not in pk:
-    lines.append("**Matmul peak** (measured in this run): " + ", ".join(
-        f"{k} {p['flops_per_s'] / 1e9:.1f} GFLOP/s (n={p['n']})" for k, p in pk.items()))
-    lines.append("")
-  if isinstance(ef, dict) and "error" not in ef:
-    lines += [f"**Hardware efficiency** (XLA cost analysis of one step, {ef['source']}, batch {ef['cost_batch']})", "",
-              "| dtype | GFLOP per image-step | of which model / transforms / render / optimizer | sweep image-steps/s"
-              " | achieved GFLOP/s | fraction of f32 matmul peak |", "|---|---|---|---|---|---|"]
-    for dt, e in ef.items():
-      if not isinstance(e, dict):
-        continue
-      pf = e["parts_flops_per_image"]
-      lines.append(f"| {dt} | {e['flops_per_image_step'] / 1e9:.3g} | " + " / ".join(
-          f"{pf[k] / 1e9:.3g}" for k in ("model", "transform", "render", "optimizer")) +
-          f" | {_f(e['sweep_image_steps_per_s'])} | {_f((e.get('achieved_flops_per_s') or 0) / 1e9)} | "
-          f"{_f(e.get('fraction_of_matmul_peak'))}" + (
-              f" (of the bf16 peak: {e['fraction_of_bf16_matmul_peak']:.3g})"
-              if e.get("fraction_of_bf16_matmul_peak") else "") + " |")
-    lines.append("")
-  pr = results.get("profile")
-  if isinstance(pr, dict) and "error" not in pr:
-    lines += [f"**Profile of one step** (batch {pr['batch']}, ms per image, each part jitted alone): " + ", ".join(
-        f"{k} {t:.1f}" for k, t in pr["per_image_ms"].items()) + (
-        f"; the sweep spends {pr['sweep_per_image_step_ms']:.1f} ms per image-step (difference to one step: "
-        f"{pr['sweep_overhead_ms']:.1f} ms)" if "sweep_per_image_step_ms" in pr else ""), ""]
-  st = results.get("stats")
-  if isinstance(st, dict) and "error" not in st:
-    flat = {k: v for k, v in st.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    lines += ["**Statistics**: " + ", ".join(f"{k} {_f(v)}" for k, v in flat.items()), ""]
-  return "\n".join(lines)
-
-
-def update_results_md(path: pathlib.Path, text: str, heading: str) -> None:
-  """Replace the generated block for ``heading`` in ``path`` (created if absent); the hand-written rest stays."""
-  begin, end = f"{BEGIN}\n<!-- {heading} -->", f"<!-- /{heading} -->\n{END}"
-  block = f"{begin}\n{text}\n{end}"
-  old = path.read_text() if path.exists() else ""
-  if begin in old and end in old:
-    new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
-  else:
-    new = old.rstrip() + ("\n\n" if old else "") + block + "\n"
-  path.write_text(new)
-
-
 def _configure_environment(device: str, threads: int | None) -> None:
   """Environment that must be set before JAX is imported."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -583,12 +425,6 @@ def main(argv: list[str] | None = None) -> int:
     update_results_md(pathlib.Path(args.results_md), text, _heading(results["meta"]))
     _log(f"updated {args.results_md}")
   return 0
-
-
-def _heading(meta: dict) -> str:
-  """The name of a run's generated block in RESULTS.md: device, preset, threads."""
-  threads = meta.get("threads")
-  return f"{meta['device']} {meta['preset']}" + (f" threads={threads}" if threads not in (None, "default") else "")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,17 @@
 A JAX/Flax implementation of the cosdot feature-combination method of Hamblin, Alvarez & Konkle,
 "Optimizing For Possible Feature Combinations in Discriminative Vision Models".
 
-Submodules are imported lazily so that ``import fcjax`` stays cheap (no TensorFlow, no PyTorch).
+Submodules are imported lazily so that ``import fcjax`` stays cheap (no TensorFlow, no PyTorch). The public API,
+bottom layer first (a module imports only its own layer or lower; ``tests/test_layout.py`` checks it):
+
+* ``models`` (InceptionV1, the demo model, any ``apply`` function), ``objectives`` (cosdot, readouts),
+  ``param`` (image parameterizations), ``transforms``, ``spectrum`` (MACO spectra), ``errors``;
+* ``sweep`` (the two-phase cosdot sweep), ``stats`` (unit statistics, pair choice), ``data`` (image sources),
+  ``measures`` (motif measures), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
+* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``cli``.
+
+Private modules (``_io``, ``_fourier``, ``_readout``, ``_devices``, ``_manifest``, ``_select``) hold what several
+of these share.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
-               "weights", "errors", "spectrum", "demo", "cli")
+               "weights", "errors", "spectrum", "demo", "cli", "result", "experiment")
 
 
 def __getattr__(name: str):

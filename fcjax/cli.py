@@ -9,28 +9,23 @@ Commands::
     fcjax plot    RESULT_DIR                                           (re-draw without re-running)
     fcjax figure  --dataset SPEC --layers L [L ...] --out DIR          (the whole experiment, resumable)
 
-Every heavy command takes ``--smoke`` (tiny settings, about a minute on a laptop CPU). This module is the only
-place that parses arguments, prints and writes files (besides the library's save/load helpers). Bad input exits
-with status 2 and one line on stderr, never a traceback.
+Every heavy command takes ``--smoke`` (tiny settings, about a minute on a laptop CPU) and ``--fresh`` (recompute
+every artefact instead of reusing those whose recorded inputs match). This module only parses arguments, prints and
+maps errors to exit codes; the work is :mod:`fcjax.experiment`'s. Bad input exits with status 2 and one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import pathlib
 import sys
-import time
-import warnings
 from typing import Any, Sequence
 
-from fcjax import errors
+from fcjax import errors, experiment
 
-PICKS = ("highest", "lowest", "zero")
-CLOUD_POINTS = 1000  # natural-image activation vectors kept for the grey cloud of each plot
-FORMATS = ("png", "pdf", "svg")
+PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -40,63 +35,10 @@ def _say(*args) -> None:
   print(*args, file=sys.stderr, flush=True)
 
 
-def _load_model_and_params(model_name: str, weights: str | None):
-  """The Model and its parameters. ``weights``: a path (.pth, .pb, converted checkpoint), 'default' (the cache),
-  'random[:SEED]' (random init, clearly labelled), or None (the model's default: the demo ships its weights)."""
-  import jax
-  from fcjax import models, weights as weights_lib
-  model = models.get(model_name)
-  if weights and weights.startswith("random"):
-    seed = int(weights.split(":", 1)[1]) if ":" in weights else 0
-    _say(f"fcjax: using RANDOM-INIT weights for {model.name} (seed {seed}): results say nothing about a trained model")
-    return model, model.init_params(jax.random.key(seed)), f"random:{seed}"
-  if model.name == "demo":
-    path = weights
-    return model, model.load_params(path), path or "demo:shipped"
-  try:
-    path = weights_lib.resolve(weights or "default")
-  except errors.WeightsError as e:
-    if weights:
-      raise
-    raise errors.WeightsError(f"{e}; or try the embedded offline model: --model demo") from None
-  return model, model.load_params(str(path)), str(path)
-
-
-# The demo model is small (64 px input) and meant to finish in minutes on a laptop CPU: fewer angles, seeds and steps
-# than the paper's 60 x 5 x 512, which stay the defaults for every other model. It uses Lucid's FFT image with the
-# standard transforms: on this model MACO's fixed natural spectrum caps image contrast, and its unit maxima (measured:
-# 22 and 20 for conv4_pre_relu units 12 and 60 at 128 steps, 25 and 24 at 512) fall inside the cloud of natural-image
-# activations, while the FFT image reaches 82 and 88 in 128 steps, so the axis tips mean "the unit's maximum".
-DEMO_SWEEP = dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64)
-
-
-def _sweep_config(args, model) -> Any:
-  """The SweepConfig of a command: paper defaults (or --smoke, or the demo's settings), then --config, then --set.
-
-  A model whose nominal input is not 224 px gets its own input size (and a canvas no larger) unless told otherwise.
-  """
-  from fcjax import sweep
-  if getattr(args, "smoke", False):
-    cfg = sweep.SweepConfig.smoke()
-  elif model.name == "demo":
-    cfg = sweep.SweepConfig(**DEMO_SWEEP)
-  else:
-    cfg = sweep.SweepConfig()
-  if model.input_size < cfg.input_size:
-    cfg = cfg.replace(input_size=model.input_size, canvas_size=min(cfg.canvas_size, model.input_size))
-  recipe = getattr(args, "recipe", None) or ("lucid" if model.name == "demo" else None)
-  if recipe == "lucid":  # FFT image, standard transforms, Adam 0.05: the optimiser comes with the parameterization
-    cfg = cfg.replace(param="fft", transforms="standard", optimizer="adam", learning_rate=0.05)
-  elif recipe == "maco":
-    cfg = cfg.replace(param="maco", transforms="maco", optimizer="nadam", learning_rate=1.0)
-  if getattr(args, "config", None):
-    try:
-      data = json.loads(pathlib.Path(args.config).read_text())
-    except (OSError, ValueError) as e:
-      raise errors.FcjaxError(f"cannot read config file {args.config}: {e}") from None
-    cfg = cfg.replace(**data)
+def _overrides(items: Sequence[str] | None) -> dict:
+  """``--set KEY=VALUE`` items as a dict (VALUE parsed as JSON when it is JSON, else kept as a string)."""
   overrides = {}
-  for item in getattr(args, "set", None) or []:
+  for item in items or []:
     if "=" not in item:
       raise errors.FcjaxError(f"--set expects KEY=VALUE, got {item!r}")
     key, value = item.split("=", 1)
@@ -104,64 +46,22 @@ def _sweep_config(args, model) -> Any:
       overrides[key] = json.loads(value)
     except ValueError:
       overrides[key] = value
-  if overrides:
-    cfg = cfg.replace(**overrides)
-  return cfg
+  return overrides
+
+
+def _sweep_config(args, model) -> Any:
+  """The SweepConfig of a command: the model's defaults (or --smoke), --recipe, --config, then --set."""
+  return experiment.sweep_config(model, smoke=getattr(args, "smoke", False), recipe=getattr(args, "recipe", None),
+                                 config_file=getattr(args, "config", None),
+                                 overrides=_overrides(getattr(args, "set", None)))
+
+
+def _load(args):
+  return experiment.load_model(args.model, args.weights, say=_say)
 
 
 def _warn_post_relu(model, layer: str) -> None:
-  info = model.layer(layer)
-  if not info.pre_relu and info.pre_relu_name:
-    _say(f"fcjax: warning: {info.name} is a post-ReLU tensor; the paper's units are pre-ReLU "
-         f"(negative values visible): consider --layer {info.pre_relu_name}")
-
-
-def _stats_pairs(stats_result, layer: str, pick: str) -> tuple[int, int]:
-  ls = stats_result.layers.get(layer)
-  if ls is None:
-    raise errors.ConfigMismatchError(
-        f"the stats file has no layer {layer!r} (it has {', '.join(stats_result.layers)}); run fcjax stats "
-        f"--layers {layer}")
-  pairs = ls.pairs.get(pick) or []
-  if not pairs:
-    raise errors.FcjaxError(f"the stats file has no {pick!r} pair for {layer} (all units dead?)")
-  i, j, _ = pairs[0]
-  return int(i), int(j)
-
-
-def _cloud_and_corr(stats_result, layer: str, i: int, j: int):
-  if stats_result is None or layer not in stats_result.layers:
-    return None, None
-  ls = stats_result.layers[layer]
-  corr = float(ls.corr[i, j])
-  return ls.samples[:, [i, j]], corr
-
-
-def _write_figure(fig, stem: pathlib.Path, formats: Sequence[str]) -> list[pathlib.Path]:
-  out = []
-  for fmt in formats:
-    path = stem.with_suffix("." + fmt)
-    tmp = path.with_name("." + path.name + ".tmp")
-    fig.savefig(tmp, format=fmt, dpi=110 if fmt == "png" else None, bbox_inches="tight")
-    os.replace(tmp, path)
-    out.append(path)
-  return out
-
-
-def _plot_result(result, stats_result, out_dir: pathlib.Path, formats: Sequence[str], label: str = "") -> dict:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  from fcjax import measures, plot
-  i, j = (int(u) for u in result.pairs[0])
-  cloud, corr = _cloud_and_corr(stats_result, result.layer, i, j)
-  fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr)
-  paths = _write_figure(fig, out_dir / "plot", formats)
-  plt.close(fig)
-  summary = measures.summarize(result, 0, cloud=cloud)
-  (out_dir / "measures.json").write_text(json.dumps(summary, indent=2, default=float))
-  (out_dir / "result.csv").write_text(result.to_csv())
-  return {"plots": [str(p) for p in paths], "measures": summary}
+  experiment.warn_post_relu(model, layer, say=_say)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -181,7 +81,7 @@ def cmd_weights(args) -> int:
     print(json.dumps(weights_conversion.info(args.path), indent=2, default=str))
   elif args.action == "verify":
     from fcjax import data
-    model, params, _ = _load_model_and_params("inceptionv1", args.weights)
+    model, params, _ = experiment.load_model("inceptionv1", args.weights, say=_say)
     source = data.folder(args.images, split=args.split)
     names = source.label_names
 
@@ -197,31 +97,14 @@ def cmd_weights(args) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # stats / pairs
 # --------------------------------------------------------------------------------------------------------------
-def _run_stats(model, params, weights_label, dataset: str, layers, *, readout, size, n, batch_size, out: pathlib.Path,
-               data_dir: str | None = None, backend: str = "auto"):
-  from fcjax import data, stats
-  source = data.from_spec(dataset, data_dir=data_dir, backend=backend)
-  layers = [model.canonical(l) for l in layers]
-  for l in layers:
-    model.check_size(l, size)
-  state = out.with_name(out.name + ".state")
-  result = stats.compute(model, params, source, layers, readout=readout, input_size=size, batch_size=batch_size,
-                         n_samples=min(n, CLOUD_POINTS) if n else CLOUD_POINTS, state_path=str(state), progress=True,
-                         max_images=n,
-                         weights_label=weights_label)
-  result.save(str(out))
-  if state.exists():
-    state.unlink()
-  return result
-
-
 def cmd_stats(args) -> int:
-  model, params, wlabel = _load_model_and_params(args.model, args.weights)
+  model, params, wlabel = _load(args)
   size = args.size or (64 if args.smoke else model.input_size)
-  n = args.n or (64 if args.smoke else None)
-  result = _run_stats(model, params, wlabel, args.dataset, args.layers, readout=args.readout, size=size, n=n,
-                      batch_size=args.batch_size, out=pathlib.Path(args.out), data_dir=args.data_dir,
-                      backend=args.backend)
+  n = args.n or (experiment.SMOKE_IMAGES if args.smoke else None)
+  result, _ = experiment.stats(model, params, dataset=args.dataset, layers=args.layers, out=args.out,
+                               readout=args.readout, size=size, n=n, batch_size=args.batch_size,
+                               weights_label=wlabel, data_dir=args.data_dir, backend=args.backend,
+                               fresh=args.fresh, say=_say)
   for name, ls in result.layers.items():
     print(f"{name}: {ls.count} images, {int(ls.dead.sum())} dead units")
   print(f"wrote {args.out}")
@@ -229,9 +112,8 @@ def cmd_stats(args) -> int:
 
 
 def cmd_pairs(args) -> int:
-  from fcjax import stats
+  from fcjax import models, stats
   result = stats.load(args.stats)
-  from fcjax import models
   layer = args.layer
   if layer not in result.layers:
     try:
@@ -253,8 +135,8 @@ def cmd_pairs(args) -> int:
 # sweep / plot
 # --------------------------------------------------------------------------------------------------------------
 def cmd_sweep(args) -> int:
-  from fcjax import stats, sweep
-  model, params, wlabel = _load_model_and_params(args.model, args.weights)
+  from fcjax import stats
+  model, params, wlabel = _load(args)
   layer = model.canonical(args.layer)
   cfg = _sweep_config(args, model)
   stats_result = None
@@ -266,21 +148,16 @@ def cmd_sweep(args) -> int:
   elif args.pick:
     if stats_result is None:
       raise errors.FcjaxError("--pick needs --stats STATS (from fcjax stats)")
-    i, j = _stats_pairs(stats_result, layer, args.pick)
+    i, j = experiment.pick_pair(stats_result, layer, args.pick)
   else:
     raise errors.FcjaxError("give --units I J or --pick highest|lowest|zero with --stats")
   model.check_unit(layer, i)
   model.check_unit(layer, j)
   _warn_post_relu(model, layer)
   out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  result = sweep.run(model, params, cfg, layer=layer, pairs=((i, j),), resume_dir=str(out / "checkpoint"),
-                     progress=True)
-  result = dataclasses.replace(result, meta={**result.meta, "weights": wlabel})
-  result.save(out)
-  info = _plot_result(result, stats_result, out, args.format)
-  if args.stats:
-    (out / "stats_path.txt").write_text(str(pathlib.Path(args.stats).resolve()))
+  result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=(i, j), out=out, weights_label=wlabel,
+                               fresh=args.fresh, say=_say, stats_path=args.stats)
+  info = experiment.plot_result(result, stats_result, out, args.format)
   print(result.summary())
   print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
   return 0
@@ -298,7 +175,7 @@ def cmd_plot(args) -> int:
     stats_result = stats.load(stats_path)
     stats_result.check_compatible(model=result.model, layer=result.layer, readout=result.readout,
                                   input_size=result.config.get("input_size"))
-  info = _plot_result(result, stats_result, out, args.format)
+  info = experiment.plot_result(result, stats_result, out, args.format)
   print(f"wrote {', '.join(info['plots'])}")
   return 0
 
@@ -307,75 +184,19 @@ def cmd_plot(args) -> int:
 # figure: the whole experiment
 # --------------------------------------------------------------------------------------------------------------
 def cmd_figure(args) -> int:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  from fcjax import measures, plot, result as result_lib, stats, sweep
-  model, params, wlabel = _load_model_and_params(args.model, args.weights)
+  from fcjax import measures
+  model, params, wlabel = _load(args)
   cfg = _sweep_config(args, model)
-  layers = [model.canonical(l) for l in args.layers]
-  for l in layers:
-    model.check_size(l, cfg.input_size)
-    _warn_post_relu(model, l)
   dataset = args.dataset or ("procedural" if model.name == "demo" else None)
   if dataset is None:
     raise errors.DatasetError("--dataset is required (e.g. tfds:imagenet2012/validation or folder:PATH)")
-  out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  (out / "figure_config.json").write_text(json.dumps(
-      {"model": model.name, "weights": wlabel, "dataset": dataset, "layers": layers, "sweep": cfg.to_dict(),
-       "n_images": args.n}, indent=2, default=str))
-
-  # 1. statistics (resumable through its state file)
-  stats_path = out / "stats.npz"
-  if stats_path.exists():
-    stats_result = stats.load(str(stats_path))
-    _say(f"fcjax: reusing {stats_path}")
-  else:
-    n = args.n or (64 if args.smoke else None)
-    stats_result = _run_stats(model, params, wlabel, dataset, layers, readout=cfg.readout, size=cfg.input_size, n=n,
-                              batch_size=args.batch_size, out=stats_path, data_dir=args.data_dir,
-                              backend=args.backend)
-  for l in layers:
-    stats_result.check_compatible(model=model.name, layer=l, readout=cfg.readout, input_size=cfg.input_size)
-
-  # 2. sweeps for the highest, lowest and closest-to-zero pair of each layer (each resumable, skipped when done)
-  panels, summary = [], {}
-  picks = args.picks
-  for l in layers:
-    for pick in picks:
-      i, j = _stats_pairs(stats_result, l, pick)
-      d = out / "sweeps" / f"{l}_{pick}_{i}_{j}"
-      if (d / "result.json").exists():
-        res = result_lib.SweepResult.load(d)
-        _say(f"fcjax: reusing {d}")
-      else:
-        _say(f"fcjax: sweep {l} {pick} pair ({i}, {j})")
-        res = sweep.run(model, params, cfg, layer=l, pairs=((i, j),), resume_dir=str(d / "checkpoint"),
-                        progress=True)
-        res = dataclasses.replace(res, meta={**res.meta, "weights": wlabel, "pick": pick})
-        res.save(d)
-      cloud, corr = _cloud_and_corr(stats_result, l, i, j)
-      label = f"{pick} pair" + (" [demo model]" if model.name == "demo" else "")
-      if wlabel.startswith("random"):
-        label += " [random weights]"
-      panels.append({"result": res, "pair": 0, "cloud": cloud, "correlation": corr, "label": label})
-      summary[f"{l}/{pick}"] = {"units": [i, j], "correlation": corr, **measures.summarize(res, 0, cloud=cloud)}
-
-  # 3. the multi-panel figure
-  fig = plot.figure(panels, ncols=len(picks))
-  title = f"fcjax feature-combination plots: {model.name}"
-  if model.name == "demo":
-    title += " (embedded DEMO model on procedural images)"
-  if wlabel.startswith("random"):
-    title += " (RANDOM weights)"
-  fig.suptitle(title)
-  paths = _write_figure(fig, out / "figure", args.format)
-  plt.close(fig)
-  (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-  for key, s in summary.items():
+  run = experiment.figure(model, params, dataset=dataset, layers=args.layers, out=args.out, config=cfg,
+                          n=args.n or (experiment.SMOKE_IMAGES if args.smoke else None), picks=args.picks,
+                          weights_label=wlabel, batch_size=args.batch_size, data_dir=args.data_dir,
+                          backend=args.backend, formats=args.format, fresh=args.fresh, say=_say)
+  for key, s in run.summary.items():
     print(f"{key}: units {tuple(s['units'])} r={s['correlation']:+.3f}  {measures.format_summary(s)}")
-  print(f"wrote {', '.join(str(p) for p in paths)}")
+  print(f"wrote {', '.join(str(p) for p in run.paths)}")
   return 0
 
 
@@ -408,6 +229,8 @@ def _add_sweep_args(p: argparse.ArgumentParser) -> None:
   p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SweepConfig field (repeatable)")
   p.add_argument("--smoke", action="store_true", help="tiny settings that finish in about a minute on a laptop CPU")
   p.add_argument("--format", nargs="+", default=["png", "pdf"], choices=FORMATS, help="figure formats")
+  p.add_argument("--fresh", action="store_true", help="recompute everything (default: reuse the artefacts in --out "
+                                                       "whose recorded inputs match this run's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--size", type=int, default=None, help="model input size (default: the model's)")
   s.add_argument("--out", required=True, help="stats file to write (.npz)")
   s.add_argument("--smoke", action="store_true")
+  s.add_argument("--fresh", action="store_true", help="recompute even if --out holds statistics of the same inputs")
   s.set_defaults(func=cmd_stats)
 
   pr = sub.add_parser("pairs", help="the selected pairs of a stats file, as a table")

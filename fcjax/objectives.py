@@ -28,13 +28,13 @@ References:
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcjax import errors
+from fcjax import _readout, errors
 
 # Norms below this are treated as this (see module docstring). Activations fcjax optimises are O(0.1..100), and the
 # gradient of C is homogeneous of degree 0 in y, so the choice only matters within 1e-6 of the origin.
@@ -45,7 +45,6 @@ LUCID_FLOOR = 0.1
 
 Readout = Union[str, tuple[int, int]]
 
-_MODES = ("neuron", "channel", "vector")
 
 
 # ----------------------------------------------------------------------------------------------- checks (static)
@@ -189,10 +188,8 @@ def readout(acts: jax.Array, units: Any, mode: Readout = "neuron") -> jax.Array:
     float [..., k] (or [...] for a scalar ``units``).
   """
   acts = jnp.asarray(acts)
+  mode = _readout.parse(mode, vector=True)
   spatial = mode != "vector"
-  if isinstance(mode, str) and mode not in _MODES:
-    raise errors.FcjaxError(f"unknown readout {mode!r}; use 'neuron' (centre position), 'channel' (spatial mean), "
-                            "'vector' (no spatial axes) or an explicit (row, col) position")
   if spatial and acts.ndim < 3:
     raise errors.InputSizeError(f"readout {mode!r} needs activations [..., H, W, C], got shape {acts.shape}; "
                                 "use mode='vector' for tensors without spatial axes")
@@ -213,8 +210,6 @@ def readout(acts: jax.Array, units: Any, mode: Readout = "neuron") -> jax.Array:
   elif mode == "vector":
     vec = acts
   else:
-    if not (isinstance(mode, Sequence) and len(mode) == 2 and all(isinstance(i, numbers.Integral) for i in mode)):
-      raise errors.FcjaxError(f"an explicit readout position must be a (row, col) pair of ints, got {mode!r}")
     h, w = acts.shape[-3:-1]
     row, col = int(mode[0]), int(mode[1])
     if not (0 <= row < h and 0 <= col < w):
@@ -223,9 +218,7 @@ def readout(acts: jax.Array, units: Any, mode: Readout = "neuron") -> jax.Array:
   return jnp.take(vec, units, axis=-1)
 
 
-def readout_name(mode: Readout) -> str:
-  """The readout as stored in results: 'neuron', 'channel', 'vector' or 'row,col'."""
-  return mode if isinstance(mode, str) else f"{int(mode[0])},{int(mode[1])}"
+readout_name = _readout.name  # the readout as stored in results: 'neuron', 'channel', 'vector' or 'row,col'
 
 
 # ----------------------------------------------------------------------------------------------------- algebra

@@ -8,7 +8,7 @@ transforms (:mod:`fcjax.transforms`) resample the canvas to the model input.
 * :func:`pixel`: one free value per pixel and channel, through a sigmoid.
 * :func:`fft`: Lucid's Fourier parameterization with 1/f frequency scaling and colour decorrelation (SPEC §3).
 * :func:`maco`: MACO (Fel et al. 2023): only the Fourier phase is optimised, the magnitude is a fixed natural-image
-  spectrum (SPEC §4); with :func:`transparency_update` for MACO's transparency map.
+  spectrum (SPEC §4).
 
 Colour convention (Lucid's ``_linear_decorrelate_color``): for a decorrelated pixel vector ``v``, the RGB vector is
 ``M_norm @ v``; for row vectors (pixels on the last axis) ``rgb = v @ M_norm.T`` (:func:`recorrelate`). ``M_norm`` is
@@ -23,24 +23,16 @@ References:
 
 from __future__ import annotations
 
-import numbers
 import os
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcjax import errors
-
-Size = Union[int, tuple[int, int]]
-
-# Lucid's `color_correlation_svd_sqrt` (optvis/param/color.py): a square root of ImageNet's RGB colour covariance.
-COLOR_CORRELATION_SVD_SQRT = np.array([[0.26, 0.09, 0.02],
-                                       [0.27, 0.00, -0.05],
-                                       [0.27, -0.09, 0.03]], np.float32)
-# Normalised by its largest column norm (0.4619...), as Lucid's `max_norm_svd_sqrt`: rgb = COLOR_MATRIX @ v.
-COLOR_MATRIX = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0))
+from fcjax import errors, spectrum as spectrum_lib
+from fcjax._fourier import (COLOR_CORRELATION_SVD_SQRT, COLOR_MATRIX, Size, decorrelate, image_size,  # noqa: F401
+                            recorrelate, rfft2_freqs)
 
 # Lucid's `fft_image` divides the ortho-normalised inverse FFT by 4.0 (commented there "TODO: is that a magic
 # constant?"; Lucent keeps it): an empirical choice that keeps the initial image well inside the sigmoid's linear range.
@@ -67,19 +59,6 @@ class Param(NamedTuple):
 
 # --------------------------------------------------------------------------------------------------- helpers
 
-def image_size(size: Size) -> tuple[int, int]:
-  """``size`` (an int or an (h, w) pair) as a (h, w) pair of positive ints; raises InputSizeError otherwise."""
-  if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-    size = (int(size), int(size))
-  if (not isinstance(size, (tuple, list)) or len(size) != 2
-      or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)):
-    raise errors.InputSizeError(f"an image size must be an int or an (height, width) pair of ints, got {size!r}")
-  h, w = int(size[0]), int(size[1])
-  if h < 2 or w < 2:
-    raise errors.InputSizeError(f"an image needs at least 2x2 pixels, got {h}x{w}")
-  return h, w
-
-
 def normal(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
   """``jax.random.normal(key, shape)``, drawn flat and reshaped (the same values).
 
@@ -92,26 +71,6 @@ def normal(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> 
 def uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
   """``jax.random.uniform(key, shape)`` on [0, 1), drawn flat and reshaped (see :func:`normal`)."""
   return jax.random.uniform(key, (int(np.prod(shape)),), dtype).reshape(shape)
-
-
-def recorrelate(v: jax.Array) -> jax.Array:
-  """Decorrelated colour [..., 3] -> RGB-space values [..., 3]: ``v @ COLOR_MATRIX.T`` (before the sigmoid)."""
-  return v @ jnp.asarray(COLOR_MATRIX.T)
-
-
-def decorrelate(rgb: jax.Array) -> jax.Array:
-  """The inverse of :func:`recorrelate`: ``rgb @ inv(COLOR_MATRIX).T`` (works on NumPy and JAX arrays)."""
-  inv_t = np.linalg.inv(COLOR_MATRIX.astype(np.float64)).T
-  if isinstance(rgb, np.ndarray):
-    return rgb @ inv_t.astype(np.promote_types(rgb.dtype, np.float32))
-  return rgb @ jnp.asarray(inv_t, jnp.float32)
-
-
-def rfft2_freqs(h: int, w: int) -> np.ndarray:
-  """Radial frequency (cycles per pixel) of each rfft2 bin: float64 [h, w//2+1], ``sqrt(fy^2 + fx^2)``."""
-  fy = np.fft.fftfreq(h)[:, None]
-  fx = np.fft.rfftfreq(w)[None, :]
-  return np.sqrt(fy * fy + fx * fx)
 
 
 def standardize(x: jax.Array, eps: float = STANDARDIZE_EPS) -> jax.Array:
@@ -188,8 +147,6 @@ def maco_magnitude(spectrum: Any, size: Size) -> np.ndarray:
   DC and Nyquist columns are symmetrised (``|X[-ky]| = |X[ky]|``, true of any real image), so that the rendered
   image has exactly this magnitude, and the whole is scaled to unit image variance (only its shape matters).
   """
-  from fcjax import spectrum as spectrum_lib  # spectrum imports this module
-
   h, w = image_size(size)
   if spectrum is None:
     mag = spectrum_lib.load(spectrum_lib.DEFAULT_PATH)
@@ -268,12 +225,3 @@ def maco(size: Size, *, spectrum: Any = None) -> Param:
     return jax.nn.sigmoid(recorrelate(maco_signal(phase, magnitude, w)))
 
   return Param(init, render)
-
-
-def transparency_update(acc: jax.Array, grad_image: jax.Array) -> jax.Array:
-  """MACO's transparency map: ``acc + |d loss / d image|`` (same shape, e.g. float32 [H, W, 3] of the canvas).
-
-  Start from ``jnp.zeros_like(image)`` and call once per step with the gradient of the loss with respect to the
-  rendered canvas (not the phase). Where the map is large the objective depended on the image.
-  """
-  return acc + jnp.abs(grad_image)

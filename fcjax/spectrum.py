@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 import jax
 import numpy as np
 
-from fcjax import errors, param
+from fcjax import _fourier, errors
 
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parent / "assets" / "maco_spectrum.npy"
 
@@ -68,7 +68,7 @@ def resize(spec: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
   The rows are in FFT order (0, +f, ..., -f); resizing the array linearly maps each bin to the bin of the same
   frequency in cycles per pixel (the layout is symmetric about the Nyquist row), as the MACO reference does.
   """
-  h, w = param.image_size(size)
+  h, w = _fourier.image_size(size)
   spec = check(spec)
   shape = (3, h, w // 2 + 1)
   if spec.shape == shape:
@@ -99,7 +99,7 @@ def estimate(batches: Iterable[Any]) -> np.ndarray:
       total = np.zeros((3, hw[0], hw[1] // 2 + 1), np.float64)
     elif x.shape[1:3] != hw:
       raise errors.InputSizeError(f"all images must have the same size: got {x.shape[1:3]} after {hw}")
-    v = param.decorrelate(x)  # [B, H, W, 3]
+    v = _fourier.decorrelate(x)  # [B, H, W, 3]
     mag = np.abs(np.fft.rfft2(v, axes=(1, 2), norm="ortho"))  # [B, H, W//2+1, 3]
     total += np.transpose(mag.sum(axis=0), (2, 0, 1))
     count += x.shape[0]
@@ -128,7 +128,7 @@ def fit_power_law(spec: np.ndarray, *, f_range: tuple[float, float] | None = Non
   spec = check(spec).astype(np.float64)
   _, h, wf = spec.shape
   w = 2 * (wf - 1)
-  f = param.rfft2_freqs(h, w)
+  f = _fourier.rfft2_freqs(h, w)
   lo, hi = f_range if f_range is not None else (1.0 / max(h, w), 0.5)
   if not 0 < lo < hi:
     raise errors.FcjaxError(f"f_range must satisfy 0 < lo < hi, got {(lo, hi)}")
@@ -155,7 +155,7 @@ def log_correlation(a: np.ndarray, b: np.ndarray, *, f_max: float | None = None)
   a = check(a)
   _, h, wf = a.shape
   b = resize(b, (h, 2 * (wf - 1)))
-  f = param.rfft2_freqs(h, 2 * (wf - 1))
+  f = _fourier.rfft2_freqs(h, 2 * (wf - 1))
   sel = (f > 0) & (f <= (np.inf if f_max is None else f_max))
   tiny = np.finfo(np.float32).tiny
   la = np.log(np.maximum(a.astype(np.float64), tiny))[:, sel].ravel()

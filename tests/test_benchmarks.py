@@ -168,3 +168,26 @@ def test_runner_tiny_results_well_formed(tmp_path):
   bench_run.update_results_md(md, "replaced", "cpu tiny")
   body = md.read_text()
   assert body.startswith("# hand-written notes") and body.count("<!-- cpu tiny -->") == 1 and "replaced" in body
+
+
+def test_benchmark_measures_the_sweeps_own_compiled_program(models):
+  """fcjax_side times and costs the program the sweep runs, not a re-implementation: the block it returns is the
+  compiled executable a sweep.run of the same settings cached (same object, no new compile), and its one-step
+  function, run from the program's own initial state, gives the state the compiled block gives after one step."""
+  from fcjax import sweep
+  from fcjax.sweep import program
+  _, params = models
+  cfg = fcjax_side.sweep_config(n_angles=2, n_seeds=1, steps=1, canvas_size=32, input_size=64, block_steps=1)
+  res = sweep.run(inception_v1.MODEL, params, cfg, layer=LAYER, pairs=[PAIR], devices=[jax.devices()[0]])
+  compiles = sweep.cache_info()["compiles"]
+  block, args = fcjax_side.block_program(params, cfg, layer=LAYER, pair=PAIR)
+  assert sweep.cache_info()["compiles"] == compiles  # a cache hit: the run's own executable
+  assert any(fn is block for key, fn in program._COMPILED.items() if key[0] == "block")
+  assert np.isfinite(res.c).all()
+
+  # the benchmark's step IS the block's scan body: one step from the program's initial state agrees with the block
+  state, y, c = block(*args)
+  parts = fcjax_side.step_parts(params, cfg, layer=LAYER, pair=PAIR)
+  entries = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), args[3])
+  one = jax.jit(parts.step)(params, parts.init(entries), entries, jnp.int32(0))
+  np.testing.assert_allclose(np.asarray(one.image), np.asarray(state.image), rtol=1e-4, atol=1e-6)

@@ -184,3 +184,37 @@ def test_unprepared_tfds_dataset_says_how_to_prepare(capsys, tmp_path, monkeypat
   (line,) = [l for l in err if l.startswith("fcjax: error:")]
   assert "imagenet2012" in line and "manual" in line, line
   assert not (tmp_path / "s.npz").exists()
+
+
+def test_sweep_and_stats_out_reuse_only_matching_inputs(capsys, tmp_path, monkeypatch):
+  """``sweep --out`` / ``stats --out`` rerun: same inputs reuse (files untouched), other inputs recompute and say
+  why in one line, ``--fresh`` recomputes (issue 11: no stale results)."""
+  monkeypatch.chdir(tmp_path)
+  tiny = ["--smoke", "--set", "n_angles=4", "--set", "n_seeds=1", "--set", "block_steps=2", "--set", "param=pixel",
+          "--set", "transforms=none", "--format", "png"]
+  sweep_argv = ["sweep", "--model", "demo", "--layer", "conv4_pre_relu", "--units", "1", "2", "--out", "run"] + tiny
+  stats_argv = ["stats", "--model", "demo", "--dataset", "procedural:40", "--layers", "conv4_pre_relu", "--n", "16",
+                "--batch-size", "8", "--out", "s.npz"]
+
+  def run(argv):
+    code, err = _run(argv, capsys)
+    assert code == 0, err
+    return [l for l in err if l.startswith("fcjax: ")]
+
+  for argv, main in ((sweep_argv + ["--set", "steps=4"], tmp_path / "run" / "result.json"),
+                     (stats_argv, tmp_path / "s.npz")):
+    assert not any("reusing" in l or "recomputing" in l for l in run(argv))
+    t0 = main.stat().st_mtime_ns
+    lines = run(argv)
+    assert any(l.startswith("fcjax: reusing") for l in lines), lines
+    assert main.stat().st_mtime_ns == t0
+    lines = run(argv + ["--fresh"])
+    assert any(l.startswith("fcjax: recomputing") and "--fresh" in l for l in lines), lines
+    assert main.stat().st_mtime_ns != t0
+
+  lines = run(sweep_argv + ["--set", "steps=6"])
+  assert any(l.startswith("fcjax: recomputing") and "config.steps: 4 -> 6" in l for l in lines), lines
+  assert SweepResult.load(tmp_path / "run").config["steps"] == 6
+  lines = run(stats_argv[:-4] + ["--n", "24"] + stats_argv[-4:])
+  assert any(l.startswith("fcjax: recomputing") and "n: 16 -> 24" in l for l in lines), lines
+  assert stats.load(tmp_path / "s.npz").meta["count"] == 24

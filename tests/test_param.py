@@ -170,13 +170,6 @@ def test_maco_spectrum_inputs(tmp_path):
     P.maco(8, spectrum=-np.ones((3, 8, 5)))
 
 
-def test_transparency_update_accumulates_absolute_gradients():
-  acc = jnp.zeros((2, 2, 3))
-  g1 = jnp.asarray(np.arange(12.0).reshape(2, 2, 3) - 6)
-  acc = P.transparency_update(P.transparency_update(acc, g1), -g1)
-  np.testing.assert_array_equal(np.asarray(acc), 2 * np.abs(np.asarray(g1)))
-
-
 def test_sizes_and_shapes():
   assert P.image_size(5) == (5, 5) and P.image_size((4, 6)) == (4, 6)
   for bad in (0, 1, (3,), "a", True, (4, 5.0)):

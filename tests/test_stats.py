@@ -19,6 +19,7 @@ from conftest import copy_photos
 
 import fcjax.data
 from fcjax import errors, stats
+from fcjax.stats import forward as stats_forward
 from fcjax.models import Layer, from_apply
 
 SIZE = 64  # px: conv2d2 is 16 x 16
@@ -181,29 +182,6 @@ def test_unknown_layer_and_small_input_are_refused_before_anything_runs(photos):
 
 # --- synthetic and toy --------------------------------------------------------------------------------------------
 
-def test_merge_of_parts_equals_whole():
-  rng = np.random.default_rng(0)
-  x = rng.normal(size=(1001, 7)) * rng.uniform(0.1, 10, 7) + 1e3  # a large offset stresses the update
-  whole = stats.moments_of(x)
-  halves = stats.moments_merge(stats.moments_of(x[:400]), stats.moments_of(x[400:]))
-  stream = stats.moments_init(7)
-  for t in range(0, len(x), 13):
-    stream = stats.moments_update(stream, x[t:t + 13])
-  tree = stats.moments_merge(stats.moments_merge(stats.moments_of(x[:100]), stats.moments_of(x[100:300])),
-                             stats.moments_merge(stats.moments_of(x[300:301]), stats.moments_of(x[301:])))
-  d = x - x.mean(0)
-  for m in (halves, stream, tree):
-    assert m.n == 1001
-    np.testing.assert_allclose(m.mean, whole.mean, rtol=1e-14)
-    np.testing.assert_allclose(m.m2, whole.m2, rtol=1e-10)
-    np.testing.assert_allclose(m.m2, d.T @ d, rtol=1e-10)
-  mean, std, corr, dead = stats.moments_finalize(stream)
-  np.testing.assert_allclose(corr, np.corrcoef(x, rowvar=False), atol=1e-12)
-  np.testing.assert_allclose(std, x.std(0), rtol=1e-12)
-  assert not dead.any()
-  assert stats.moments_merge(stats.moments_init(7), whole) is whole
-
-
 def test_pair_selection_finds_planted_extremes():
   rng = np.random.default_rng(1)
   n, c = 20000, 8
@@ -288,7 +266,7 @@ def test_forward_compiles_once_for_full_and_partial_batches(toy, few_photos):
   model, params = toy
   for n in (12, 7, 3):  # last batches of 2, 2 and 3 images are padded to the batch size
     stats.compute(model, params, few_photos, "conv1", readout=(1, 1), batch_size=5, max_images=n, devices=1)
-  assert stats._forward(model, ("conv1",), (1, 1), jnp.float32)._cache_size() == 1  # noqa: SLF001
+  assert stats_forward._forward(model, ("conv1",), (1, 1), jnp.float32)._cache_size() == 1  # noqa: SLF001
 
 
 def test_resume_file_from_another_configuration_is_refused(toy, few_photos, tmp_path):

@@ -9,7 +9,6 @@ devices and resume. Compiled programs are shared through module-scoped fixtures 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 
 import jax
@@ -32,52 +31,6 @@ def _angle(y):
 
 def _angle_diff_deg(a, b):
   return np.abs((np.degrees(a - b) + 180) % 360 - 180)
-
-
-# ------------------------------------------------------------------------------------------------------- config
-
-def test_config_defaults_follow_the_paper():
-  c = sweep.SweepConfig()
-  assert (c.readout, c.n_angles, c.n_seeds, c.p, c.floor) == ("neuron", 60, 5, 4, None)
-  assert (c.param, c.optimizer, c.learning_rate) == ("maco", "nadam", 1.0)
-  assert (c.canvas_size, c.input_size, c.steps, c.relu, c.redirect_steps) == (128, 224, 512, "redirected", 16)
-  np.testing.assert_allclose(c.thetas, np.linspace(0, 2 * np.pi, 60, endpoint=False))
-  assert c.thetas.max() < 2 * np.pi
-  lucid = sweep.SweepConfig.lucid()
-  assert (lucid.param, lucid.transforms, lucid.optimizer, lucid.learning_rate) == ("fft", "standard", "adam", 0.05)
-  s = sweep.SweepConfig.smoke()
-  assert s.n_angles * s.n_seeds * s.steps < c.n_angles * c.n_seeds * c.steps / 100
-  assert sweep.SweepConfig(steps=100, block_steps=32).n_blocks == 4
-
-
-def test_config_round_trips_and_replaces():
-  c = sweep.SweepConfig(readout=(3, 4), floor=0.1, p=2.5, chunk_size=7)
-  d = json.loads(json.dumps(c.to_dict()))  # JSON-able
-  assert sweep.SweepConfig.from_dict(d) == c
-  assert sweep.SweepConfig(**d) == c  # what SweepResult.config promises
-  assert sweep.SweepConfig(readout="3,4") == sweep.SweepConfig(readout=(3, 4))
-  assert c.replace(n_angles=5).n_angles == 5 and c.n_angles == 60
-  assert sweep.SweepConfig(p=4.0).p == 4 and isinstance(sweep.SweepConfig(p=4.0).p, int)
-  with pytest.raises(errors.FcjaxError, match="no field"):
-    c.replace(n_angle=5)
-  with pytest.raises(errors.FcjaxError, match="unknown SweepConfig field"):
-    sweep.SweepConfig.from_dict({**d, "colour": 1})
-  with pytest.raises(dataclasses.FrozenInstanceError):
-    c.n_angles = 3  # type: ignore[misc]
-
-
-@pytest.mark.parametrize("changes, match", [
-    (dict(n_angles=0), "n_angles"), (dict(n_seeds=0), "n_seeds"), (dict(p=3), "even integer"),
-    (dict(p=2.5), "even integer"), (dict(p=-2, floor=0.1), ">= 0"), (dict(floor=1.5), "floor"),
-    (dict(chunk_size=0), "chunk_size"), (dict(steps=0), "steps"), (dict(block_steps=-1), "block_steps"),
-    (dict(param="jpeg"), "param"), (dict(transforms="all"), "transforms"), (dict(optimizer="lbfgs"), "optimizer"),
-    (dict(learning_rate=0.0), "learning_rate"), (dict(relu="gelu"), "relu"), (dict(dtype="float16"), "dtype"),
-    (dict(readout="center"), "readout"), (dict(readout="a,b"), "readout"), (dict(crop_fraction=(0.5, 0.2)), "crop"),
-    (dict(seed=-1), "seed"), (dict(redirect_steps=-1), "redirect_steps"), (dict(n_crops=0), "n_crops"),
-])
-def test_config_refuses_invalid_values(changes, match):
-  with pytest.raises(errors.FcjaxError, match=match):
-    sweep.SweepConfig(**changes)
 
 
 # --------------------------------------------------------------------------------------------------------- toys
@@ -426,18 +379,6 @@ def test_inception_bad_inputs_raise_before_compiling(inception, tmp_path):
   assert sweep.cache_info()["compiles"] == before
 
 
-def test_feature_function_bad_inputs():
-  f = lambda params, images: images.mean(axis=(1, 2))  # [N, 3]
-  with pytest.raises(errors.UnitIndexError, match="3 features"):
-    sweep.run(f, None, TOY_CONFIG, pairs=[(0, 3)])
-  with pytest.raises(errors.FcjaxError, match="layer"):
-    sweep.run(f, None, TOY_CONFIG, layer="conv2d0", pairs=[(0, 1)])
-  with pytest.raises(errors.FcjaxError, match=r"\[N, k\]"):
-    sweep.run(lambda p, x: x.mean(), None, TOY_CONFIG, pairs=[(0, 1)])
-  with pytest.raises(errors.FcjaxError, match="feature function failed"):
-    sweep.run(lambda p, x: x @ jnp.ones((5, 2)), None, TOY_CONFIG, pairs=[(0, 1)])
-
-
 # ------------------------------------------------------------------------------------------------ pieces
 
 def test_make_features_reads_the_centre_neuron(inception):
@@ -453,34 +394,10 @@ def test_make_features_reads_the_centre_neuron(inception):
 
 def test_scales_guard_nonpositive_maxima():
   best = np.array([[2.0, -0.5], [0.0, 3.0]], np.float32)
-  scales, guarded = sweep._guard_scales(best)
+  from fcjax.sweep.run import _guard_scales
+  scales, guarded = _guard_scales(best)
   np.testing.assert_array_equal(scales, [[2.0, 0.5], [1.0, 3.0]])
   assert guarded == [[0, 1], [1, 0]]
-
-
-def test_redirected_relu_gradient():
-  x = jnp.array([[-1.0, -2.0, 0.5], [-1.0, -3.0, -0.5]])  # image 0 has a live unit, image 1 is stuck
-  g = jnp.array([[-1.0, 2.0, 3.0], [-1.0, 2.0, 3.0]])  # cotangent of the minimised loss
-  _, vjp_on = jax.vjp(sweep.redirected_relu(True), x)
-  _, vjp_off = jax.vjp(sweep.redirected_relu(False), x)
-  np.testing.assert_array_equal(vjp_off(g)[0], [[0, 0, 3], [0, 0, 0]])  # the plain ReLU gradient
-  # Image 0 keeps the plain gradient; image 1 (nothing passes) lets through the push upward (g < 0) only.
-  np.testing.assert_array_equal(vjp_on(g)[0], [[0, 0, 3], [-1, 0, 0]])
-  np.testing.assert_array_equal(sweep.redirected_relu(True)(x), jax.nn.relu(x))
-
-
-def test_unset_recipe_fields_follow_the_parameterization():
-  """Transforms, optimiser and learning rate default to each parameterization's reference recipe, also on replace."""
-  maco = sweep.SweepConfig()
-  assert (maco.transforms, maco.optimizer, maco.learning_rate) == ("maco", "nadam", 1.0)
-  fft = maco.replace(param="fft")
-  assert (fft.transforms, fft.optimizer, fft.learning_rate) == ("standard", "adam", 0.05)
-  assert fft == sweep.SweepConfig(param="fft") == sweep.SweepConfig.lucid()
-  assert fft.replace(param="maco") == maco
-  # what the user set explicitly stays
-  custom = maco.replace(param="fft", learning_rate=0.1)
-  assert (custom.optimizer, custom.learning_rate) == ("adam", 0.1)
-  assert sweep.SweepConfig(learning_rate=0.3).replace(param="fft").learning_rate == 0.3
 
 
 def test_unit_maxima_once_per_unit_and_reused_by_run(toy_result):

@@ -1,0 +1,376 @@
+"""The experiment pipeline as Python functions: statistics -> pair choice -> sweeps -> measures -> figure.
+
+The ``fcjax`` command line (:mod:`fcjax.cli`) only parses arguments, prints and maps errors to exit codes; what each
+command does is here, callable from Python:
+
+* :func:`load_model`: a Model and its parameters from a ``--weights`` string.
+* :func:`sweep_config`: the SweepConfig of a run (model defaults, recipe, a JSON file, overrides).
+* :func:`stats`: activation statistics into a ``.npz`` file (resumable through its state file).
+* :func:`sweep`: the sweep of one pair into a directory (result, plot, measures; resumable through its checkpoint).
+* :func:`figure`: the whole experiment into a directory, returning a :class:`FigureRun`.
+
+**No stale results.** Every artefact (the statistics, each sweep, the summary, the figure) has a manifest
+(:mod:`fcjax._manifest`) recording the inputs that made it: weights digest, model, layer(s), dataset, n, readout and
+the sweep config (and the pair). A rerun into the same place reuses an artefact only when its recorded inputs equal
+this run's, else recomputes it, saying so in one line through ``say``; ``fresh=True`` recomputes everything.
+Manifests and config files are written atomically and after the work they describe, so an interrupted run leaves
+none, and the next run resumes (the statistics' state file, the sweep's checkpoint) or redoes the work.
+
+Example::
+
+    from fcjax import experiment
+    model, params, label = experiment.load_model('demo', None)
+    cfg = experiment.sweep_config(model, smoke=True)
+    run = experiment.figure(model, params, dataset='procedural', layers=['conv4_pre_relu'], n=64, out='runs/demo',
+                            config=cfg, weights_label=label)
+    run.summary['conv4_pre_relu/lowest']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import shutil
+from typing import Any, Callable, Mapping, Sequence
+
+from fcjax import _io, _manifest, errors
+
+PICKS = ("highest", "lowest", "zero")
+CLOUD_POINTS = 1000  # natural-image activation vectors kept for the grey cloud of each plot
+FORMATS = ("png", "pdf", "svg")
+SMOKE_IMAGES = 64  # images of the statistics at --smoke when n is not given
+
+log = logging.getLogger("fcjax.experiment")
+Say = Callable[[str], None]
+
+
+def _say_default(msg: str) -> None:
+  log.info(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureRun:
+  """What :func:`figure` made. ``actions`` maps each artefact (path relative to ``out``) to 'computed', 'reused'
+  or 'recomputed: <why>'."""
+
+  out: pathlib.Path
+  stats: Any  # fcjax.stats.StatsResult
+  results: dict  # '<layer>/<pick>' -> fcjax.result.SweepResult
+  summary: dict  # '<layer>/<pick>' -> {'units', 'correlation', measures...}
+  paths: list  # figure files
+  actions: dict
+
+
+# ------------------------------------------------------------------------------------------------- inputs
+
+def load_model(model_name: str, weights: str | None, *, say: Say = _say_default):
+  """``(Model, params, weights label)``. ``weights``: a path (.pth, .pb, converted checkpoint), 'default' (the
+  cache), 'random[:SEED]' (random init, clearly labelled), or None (the model's default: the demo ships its
+  weights)."""
+  import jax
+  from fcjax import models, weights as weights_lib
+  model = models.get(model_name)
+  if weights and weights.startswith("random"):
+    seed = int(weights.split(":", 1)[1]) if ":" in weights else 0
+    say(f"fcjax: using RANDOM-INIT weights for {model.name} (seed {seed}): results say nothing about a trained model")
+    return model, model.init_params(jax.random.key(seed)), f"random:{seed}"
+  if model.name == "demo":
+    return model, model.load_params(weights), weights or "demo:shipped"
+  try:
+    path = weights_lib.resolve(weights or "default")
+  except errors.WeightsError as e:
+    if weights:
+      raise
+    raise errors.WeightsError(f"{e}; or try the embedded offline model: --model demo") from None
+  return model, model.load_params(str(path)), str(path)
+
+
+def sweep_config(model, *, smoke: bool = False, recipe: str | None = None, config_file: str | None = None,
+                 overrides: Mapping[str, Any] | None = None):
+  """The SweepConfig of a run: the model's defaults (:meth:`SweepConfig.for_model`: the paper's, or ``smoke``, or
+  the demo's), then ``recipe``, then the fields of the JSON file ``config_file``, then ``overrides``."""
+  from fcjax import sweep as sweep_lib
+  cfg = sweep_lib.SweepConfig.for_model(model.name, model.input_size, smoke=smoke, recipe=recipe)
+  if config_file:
+    try:
+      data = json.loads(pathlib.Path(config_file).read_text())
+    except (OSError, ValueError) as e:
+      raise errors.FcjaxError(f"cannot read config file {config_file}: {e}") from None
+    cfg = cfg.replace(**data)
+  if overrides:
+    cfg = cfg.replace(**dict(overrides))
+  return cfg
+
+
+def warn_post_relu(model, layer: str, *, say: Say = _say_default) -> None:
+  """Say so when ``layer`` is post-ReLU and the model has its pre-ReLU tensor (the paper's units)."""
+  info = model.layer(layer)
+  if not info.pre_relu and info.pre_relu_name:
+    say(f"fcjax: warning: {info.name} is a post-ReLU tensor; the paper's units are pre-ReLU "
+        f"(negative values visible): consider --layer {info.pre_relu_name}")
+
+
+def pick_pair(stats_result, layer: str, pick: str) -> tuple[int, int]:
+  """The first ``pick`` pair ('highest', 'lowest', 'zero') of ``layer`` in a stats result."""
+  ls = stats_result.layers.get(layer)
+  if ls is None:
+    raise errors.ConfigMismatchError(
+        f"the stats file has no layer {layer!r} (it has {', '.join(stats_result.layers)}); run fcjax stats "
+        f"--layers {layer}")
+  pairs = ls.pairs.get(pick) or []
+  if not pairs:
+    raise errors.FcjaxError(f"the stats file has no {pick!r} pair for {layer} (all units dead?)")
+  i, j, _ = pairs[0]
+  return int(i), int(j)
+
+
+def cloud_and_corr(stats_result, layer: str, i: int, j: int):
+  """(natural-image points [n, 2], correlation) of units i, j, or (None, None) without statistics."""
+  if stats_result is None or layer not in stats_result.layers:
+    return None, None
+  ls = stats_result.layers[layer]
+  return ls.samples[:, [i, j]], float(ls.corr[i, j])
+
+
+def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say) -> str:
+  """Say what happens to an artefact; delete its stale files when it is recomputed. Returns the action."""
+  if decision.reuse:
+    say(f"fcjax: reusing {what} (same inputs)")
+    return "reused"
+  if decision.reason == "not made yet":
+    return "computed"
+  say(f"fcjax: recomputing {what}: {decision.reason}")
+  for p in paths:
+    if p.is_dir():
+      shutil.rmtree(p)
+    elif p.exists():
+      p.unlink()
+  return f"recomputed: {decision.reason}"
+
+
+# ------------------------------------------------------------------------------------------------ stats
+
+def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, readout: Any = "neuron",
+          size: int | None = None, n: int | None = None, batch_size: int = 32, weights_label: str | None = None,
+          data_dir: str | None = None, backend: str = "auto", fresh: bool = False, say: Say = _say_default,
+          digest: str | None = None):
+  """Statistics of ``layers`` over ``n`` images of ``dataset`` into the ``.npz`` file ``out``.
+
+  Reuses ``out`` when its manifest records the same inputs (returns ``(result, action)``); otherwise recomputes,
+  resuming from ``out.state`` when that holds an interrupted pass of the same configuration.
+  """
+  from fcjax import data, stats as stats_lib
+  out = pathlib.Path(out)
+  size = int(model.input_size if size is None else size)
+  layers = [model.canonical(l) for l in layers]
+  for l in layers:
+    model.check_size(l, size)
+  from fcjax import objectives
+  inputs = {"weights_digest": digest or stats_lib.weights_digest(params), "model": model.name, "layers": layers,
+            "dataset": dataset, "n": n, "readout": objectives.readout_name(readout), "input_size": size}
+  manifest = _manifest.of_file(out)
+  state = out.with_name(out.name + ".state")
+  decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
+  action = _reuse_or_clear(str(out), decision, [out, manifest, state], say)
+  if decision.reuse:
+    return stats_lib.load(out), action
+  source = data.from_spec(dataset, data_dir=data_dir, backend=backend)
+  compute = lambda: stats_lib.compute(  # noqa: E731
+      model, params, source, layers, readout=readout, input_size=size, batch_size=batch_size,
+      n_samples=min(n, CLOUD_POINTS) if n else CLOUD_POINTS, state_path=str(state), progress=True, max_images=n,
+      weights_label=weights_label)
+  try:
+    result = compute()
+  except errors.ConfigMismatchError as e:  # an interrupted pass of another configuration left its state here
+    if not state.exists():
+      raise
+    say(f"fcjax: discarding {state}: {e}")
+    state.unlink()
+    result = compute()
+  result.save(out)
+  _manifest.record(manifest, inputs)
+  if state.exists():
+    state.unlink()
+  return result, action
+
+
+# ------------------------------------------------------------------------------------------------ sweep
+
+def write_figure(fig, stem: pathlib.Path, formats: Sequence[str]) -> list[pathlib.Path]:
+  """Save ``fig`` as ``stem.<fmt>`` for each format, each atomically."""
+  out = []
+  for fmt in formats:
+    path = stem.with_suffix("." + fmt)
+    _io.atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=110 if fmt == "png" else None,
+                                                 bbox_inches="tight"))
+    out.append(path)
+  return out
+
+
+def _write_json(path: pathlib.Path, obj: Any) -> None:
+  text = json.dumps(obj, indent=2, default=float)
+  _io.atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> dict:
+  """The combination plot, ``measures.json`` and ``result.csv`` of a one-pair sweep result, into ``out_dir``."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from fcjax import measures, plot
+  out_dir = pathlib.Path(out_dir)
+  i, j = (int(u) for u in result.pairs[0])
+  cloud, corr = cloud_and_corr(stats_result, result.layer, i, j)
+  fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr)
+  paths = write_figure(fig, out_dir / "plot", formats)
+  plt.close(fig)
+  summary = measures.summarize(result, 0, cloud=cloud)
+  _write_json(out_dir / "measures.json", summary)
+  csv = result.to_csv()
+  _io.atomic_write(out_dir / "result.csv", lambda f: f.write(csv.encode()))
+  return {"plots": [str(p) for p in paths], "measures": summary}
+
+
+def _sweep_inputs(digest: str, model, layer: str, pair, config, extra: Mapping[str, Any]) -> dict:
+  from fcjax import objectives, sweep as sweep_lib
+  cfg = {k: v for k, v in config.to_dict().items() if k not in sweep_lib.EXECUTION_FIELDS}
+  return {"weights_digest": digest, "model": model.name, "layer": layer, "pair": [int(pair[0]), int(pair[1])],
+          "readout": objectives.readout_name(config.readout), "config": cfg, **extra}
+
+
+def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str | os.PathLike,
+          weights_label: str | None = None, extra_meta: Mapping[str, Any] | None = None,
+          inputs: Mapping[str, Any] | None = None, fresh: bool = False, progress: bool = True,
+          say: Say = _say_default, digest: str | None = None, stats_path: str | os.PathLike | None = None):
+  """The sweep of one pair into the directory ``out`` (``result.json`` + arrays; resumable via ``out/checkpoint``).
+
+  Reuses ``out`` when its manifest records the same inputs (weights, model, layer, pair, readout, config and the
+  extra ``inputs``, e.g. the dataset and n that chose the pair); otherwise recomputes. ``stats_path``: the stats
+  file that goes with the result (its absolute path is recorded in ``out/stats_path.txt`` for re-plotting).
+  Returns ``(result, action)``.
+  """
+  from fcjax import result as result_lib, stats as stats_lib
+  out = pathlib.Path(out)
+  digest = digest or stats_lib.weights_digest(params)
+  full = _sweep_inputs(digest, model, layer, pair, config, inputs or {})
+  manifest = _manifest.of_dir(out)
+  decision = _manifest.decide(manifest, full, exists=(out / "result.json").is_file(), fresh=fresh)
+  action = _reuse_or_clear(str(out), decision, [manifest, out / "checkpoint", out / "result.json"], say)
+  if decision.reuse:
+    res = result_lib.SweepResult.load(out)
+  else:
+    res = _run_sweep(model, params, config, layer, pair, out, progress, say)
+    res = dataclasses.replace(res, meta={**res.meta, "weights": weights_label, **(extra_meta or {})})
+    res.save(out)
+    _manifest.record(manifest, full)
+  if stats_path is not None:
+    text = str(pathlib.Path(stats_path).resolve())
+    _io.atomic_write(out / "stats_path.txt", lambda f: f.write(text.encode()))
+  return res, action
+
+
+def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: bool, say: Say):
+  """sweep.run into ``out/checkpoint`` (resumed when it holds this sweep; discarded when it holds another)."""
+  from fcjax import sweep as sweep_lib
+  out.mkdir(parents=True, exist_ok=True)
+  run = lambda: sweep_lib.run(model, params, config, layer=layer, pairs=(tuple(pair),),  # noqa: E731
+                              resume_dir=str(out / "checkpoint"), progress=progress)
+  try:
+    res = run()
+  except errors.ConfigMismatchError as e:  # an interrupted run of another sweep left its checkpoint here
+    say(f"fcjax: discarding the checkpoint in {out}: {e}")
+    shutil.rmtree(out / "checkpoint")
+    res = run()
+  return res
+
+
+# ----------------------------------------------------------------------------------------------- figure
+
+def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, config,
+           n: int | None = None, picks: Sequence[str] = PICKS, weights_label: str = "", batch_size: int = 32,
+           data_dir: str | None = None, backend: str = "auto", formats: Sequence[str] = ("png", "pdf"),
+           fresh: bool = False, progress: bool = True, say: Say = _say_default) -> FigureRun:
+  """The whole experiment into the directory ``out``: statistics of ``layers`` over ``n`` images of ``dataset``
+  (``stats.npz``), the sweep of the first highest / lowest / closest-to-zero pair (``picks``) of each layer
+  (``sweeps/<layer>_<pick>_<i>_<j>/``), their measures (``summary.json``) and the multi-panel figure (``figure.*``).
+
+  Each artefact is reused only when its manifest records this run's inputs (module docstring); ``fresh`` recomputes
+  everything. ``figure_config.json`` (what the figure was made from) is written last.
+  """
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from fcjax import measures, objectives, plot, stats as stats_lib
+  out = pathlib.Path(out)
+  layers = [model.canonical(l) for l in layers]
+  for l in layers:
+    model.check_size(l, config.input_size)
+    warn_post_relu(model, l, say=say)
+  for pk in picks:
+    if pk not in PICKS:
+      raise errors.FcjaxError(f"unknown pick {pk!r}; use one of {PICKS}")
+  out.mkdir(parents=True, exist_ok=True)
+  digest = stats_lib.weights_digest(params)
+  actions = {}
+
+  # 1. statistics (resumable through its state file)
+  stats_result, actions["stats.npz"] = stats(
+      model, params, dataset=dataset, layers=layers, out=out / "stats.npz", readout=config.readout,
+      size=config.input_size, n=n, batch_size=batch_size, weights_label=weights_label, data_dir=data_dir,
+      backend=backend, fresh=fresh, say=say, digest=digest)
+  for l in layers:
+    stats_result.check_compatible(model=model.name, layer=l, readout=config.readout, input_size=config.input_size)
+
+  # 2. sweeps of the chosen pairs of each layer (each resumable; reused when their inputs match)
+  panels, summary, results, sweep_inputs = [], {}, {}, {}
+  data_inputs = {"dataset": dataset, "n": n}
+  for l in layers:
+    for pick in picks:
+      i, j = pick_pair(stats_result, l, pick)
+      rel = f"sweeps/{l}_{pick}_{i}_{j}"
+      if not (out / rel / "inputs.json").exists() or fresh:
+        say(f"fcjax: sweep {l} {pick} pair ({i}, {j})")
+      res, actions[rel] = sweep(model, params, config, layer=l, pair=(i, j), out=out / rel,
+                                weights_label=weights_label, extra_meta={"pick": pick},
+                                inputs={**data_inputs, "pick": pick}, fresh=fresh, progress=progress, say=say,
+                                digest=digest)
+      sweep_inputs[rel] = _sweep_inputs(digest, model, l, (i, j), config, {**data_inputs, "pick": pick})
+      cloud, corr = cloud_and_corr(stats_result, l, i, j)
+      label = f"{pick} pair" + (" [demo model]" if model.name == "demo" else "")
+      if weights_label.startswith("random"):
+        label += " [random weights]"
+      panels.append({"result": res, "pair": 0, "cloud": cloud, "correlation": corr, "label": label})
+      results[f"{l}/{pick}"] = res
+      summary[f"{l}/{pick}"] = {"units": [i, j], "correlation": corr, **measures.summarize(res, 0, cloud=cloud)}
+
+  # 3. the summary and the multi-panel figure (made from the artefacts above: their inputs are these)
+  inputs = {"weights_digest": digest, "model": model.name, "layers": layers, "readout":
+            objectives.readout_name(config.readout), **data_inputs, "sweeps": sweep_inputs}
+  summary_path = out / "summary.json"
+  decision = _manifest.decide(_manifest.of_file(summary_path), inputs, exists=summary_path.is_file(), fresh=fresh)
+  actions["summary.json"] = _reuse_or_clear(str(summary_path), decision, [], say)
+  if not decision.reuse:
+    _write_json(summary_path, summary)
+    _manifest.record(_manifest.of_file(summary_path), inputs)
+  fig_inputs = {**inputs, "picks": list(picks), "weights": weights_label, "formats": list(formats)}
+  paths = [(out / "figure").with_suffix("." + fmt) for fmt in formats]
+  fig_manifest = _manifest.of_file(out / "figure")
+  decision = _manifest.decide(fig_manifest, fig_inputs, exists=all(p.is_file() for p in paths), fresh=fresh)
+  actions["figure"] = _reuse_or_clear(str(out / "figure"), decision, [], say)
+  if not decision.reuse:
+    fig = plot.figure(panels, ncols=len(picks))
+    title = f"fcjax feature-combination plots: {model.name}"
+    if model.name == "demo":
+      title += " (embedded DEMO model on procedural images)"
+    if weights_label.startswith("random"):
+      title += " (RANDOM weights)"
+    fig.suptitle(title)
+    paths = write_figure(fig, out / "figure", formats)
+    plt.close(fig)
+    _manifest.record(fig_manifest, fig_inputs)
+  _write_json(out / "figure_config.json", {"model": model.name, "weights": weights_label, "dataset": dataset,
+                                           "layers": layers, "sweep": config.to_dict(), "n_images": n})
+  return FigureRun(out=out, stats=stats_result, results=results, summary=summary, paths=paths, actions=actions)

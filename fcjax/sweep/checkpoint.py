@@ -1,0 +1,92 @@
+"""Resume: a sweep's state saved after every block (orbax-checkpoint) beside a header saying which sweep it is.
+
+``resume_dir/sweep.json`` is the header (model, layer, pairs, parameter digest, phase-1 source and every config field
+that changes the result: all but config.EXECUTION_FIELDS); ``resume_dir/checkpoints/`` holds the latest block's
+images, optimiser moments, history and phase-1 results. A directory made by a different sweep is refused with
+:class:`~fcjax.errors.ConfigMismatchError` naming the differences.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import jax
+import numpy as np
+
+from fcjax import _io, _manifest, errors
+from fcjax.sweep.config import EXECUTION_FIELDS, SweepConfig
+
+RESUME_FORMAT = "fcjax.sweep-resume/2"  # /2: phase 1 saved per distinct unit
+
+
+def header(*, model: str, layer: str | None, function: str | None, pairs: list, params_digest: str,
+           phase1: str | None, config: SweepConfig) -> dict:
+  """What a resume directory is for: everything that changes the result (``config`` without EXECUTION_FIELDS)."""
+  return {"format": RESUME_FORMAT, "model": model, "layer": layer, "function": function, "pairs": pairs,
+          "params_digest": params_digest, "phase1": phase1,
+          "config": {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS}}
+
+
+def payload(phase: int, block: int, history, y, c, leaves, phase1: dict) -> dict:
+  """What is saved after a block: the phase's position, its history/y/C, the state's leaves and phase 1's results
+  (``phase1``: ``p1_values``, ``p1_images``, empty while phase 1 runs)."""
+  return {"phase": np.int32(phase), "block": np.int32(block), "history": history, "y": y, "c": c, "leaves": leaves,
+          **phase1}
+
+
+class _Checkpoint:
+  """Resume state in ``directory``: ``sweep.json`` (what the run is) + orbax checkpoints of the latest block."""
+
+  def __init__(self, directory, header: dict):
+    import orbax.checkpoint as ocp
+    self._ocp = ocp
+    self.dir = pathlib.Path(directory).absolute()
+    self.header = header
+    self._manager = None
+
+  def check(self) -> None:
+    """Refuse a directory written for a different sweep (naming the differences); write the header if new."""
+    path = self.dir / "sweep.json"
+    if path.exists():
+      try:
+        old = json.loads(path.read_text())
+      except (OSError, ValueError) as e:
+        raise errors.ConfigMismatchError(f"cannot read {path} ({e}); use an empty resume directory") from None
+      diffs = _saved_vs_now(old, self.header)
+      if diffs:
+        raise errors.ConfigMismatchError(
+            f"resume directory {self.dir} was made by a different sweep; differing: {'; '.join(diffs)}. "
+            "Use the same settings, or a new (empty) resume directory")
+    else:
+      self.dir.mkdir(parents=True, exist_ok=True)
+      if jax.process_index() == 0:
+        text = json.dumps(self.header, indent=2)
+        _io.atomic_write(path, lambda f: f.write(text.encode()))
+
+  @property
+  def manager(self):
+    if self._manager is None:
+      ocp = self._ocp
+      opts = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False, create=True)
+      self._manager = ocp.CheckpointManager(self.dir / "checkpoints", options=opts)
+    return self._manager
+
+  def save(self, step: int, payload: dict) -> None:
+    self.manager.save(step, args=self._ocp.args.StandardSave(payload), force=True)
+    self.manager.wait_until_finished()
+
+  def restore(self) -> dict | None:
+    step = self.manager.latest_step()
+    if step is None:
+      return None
+    return self.manager.restore(step, args=self._ocp.args.StandardRestore())
+
+  def close(self) -> None:
+    if self._manager is not None:
+      self._manager.close()
+
+
+def _saved_vs_now(old: dict, new: dict) -> list[str]:
+  """Differing header fields, as "key: <saved> (saved) vs <now> (now)"."""
+  return _manifest.differences(old, new, fmt=lambda k, a, b: f"{k}: {a!r} (saved) vs {b!r} (now)")
