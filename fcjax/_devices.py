@@ -62,6 +62,13 @@ def put(x: Any, sharding) -> jax.Array:
   return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
 
+def put_key(key: jax.Array, sharding) -> jax.Array:
+  """A PRNG key array placed with ``sharding`` from its raw data (``jax.device_put`` of a committed key cannot reach
+  the devices of other processes)."""
+  data = put(np.asarray(jax.random.key_data(key)), sharding)
+  return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+
+
 def put_tree(tree: Any, sharding) -> Any:
   """Every leaf of ``tree`` placed with ``sharding`` (device arrays are fetched to the host first)."""
   return jax.tree.map(lambda x: put(to_host(x) if isinstance(x, jax.Array) else x, sharding), tree)

@@ -51,6 +51,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fcjax import errors
+from fcjax._select import best_seed  # the one NaN-aware best-seed rule (re-exported here)
 
 QUADRANTS = ("I", "II", "III", "IV")
 HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its second
@@ -76,13 +77,6 @@ _TWO_PI = 2.0 * math.pi
 
 
 # --- shared selections ---------------------------------------------------------------------------------------------
-def best_seed(c: np.ndarray) -> np.ndarray:
-  """int [...]: index over the last axis (seeds) of the highest finite C; 0 where no seed is finite. The one
-  definition of best-seed selection (measures, plot and ``SweepResult.best_seed`` use it)."""
-  c = np.asarray(c, np.float64)
-  return np.argmax(np.where(np.isfinite(c), c, -np.inf), axis=-1)
-
-
 def quadrant_index(thetas: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
   """int [A]: the quadrant (0..3 for I..IV) of each angle (radians, any range) strictly inside one, -1 for angles
   within ``atol`` of an axis."""

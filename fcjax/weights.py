@@ -160,9 +160,10 @@ def resolve(weights: str | os.PathLike | None = "default", cache_dir: str | os.P
 
 
 def digest(params: Mapping) -> str:
-  """Hex sha256 of the parameter values (the ``weights_digest`` that results record)."""
-  import weights_conversion
-  return weights_conversion.params_digest(params)
+  """Hex sha256 of the parameter values: the ``params_digest`` that sweep results, statistics and manifests record
+  (:func:`fcjax._io.params_digest`, the one definition)."""
+  from fcjax import _io
+  return _io.params_digest(params)
 
 
 def synset_index(labels_path: str | os.PathLike | None = None) -> dict[str, int]:

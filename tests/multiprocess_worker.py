@@ -116,28 +116,6 @@ def merge_stats(parts: list, n_samples: int, seed: int, k: int, offsets: list[in
   return stats.StatsResult(meta=meta, layers=layers)
 
 
-def patch_device_put_of_keys() -> None:
-  """PROTOTYPE of the one-line fix in ``fcjax.sweep._run`` (issue 18 report): there ``base_key =
-  jax.device_put(jax.random.key(seed), replicated)`` fails over several processes (a committed key array cannot be
-  put on devices of other processes). The fix builds the replicated key from its raw data, as ``_put`` does for
-  every other input: ``jax.random.wrap_key_data(_put(np.asarray(jax.random.key_data(key)), replicated))``. Here
-  ``jax.device_put`` is wrapped to do exactly that for key arrays and non-addressable shardings; everything else
-  (and every one-process call) goes to JAX unchanged."""
-  import jax  # noqa: PLC0415
-  import numpy as np  # noqa: PLC0415
-  original = jax.device_put
-
-  def device_put(x, device=None, *args, **kwargs):
-    if (isinstance(device, jax.sharding.Sharding) and not device.is_fully_addressable
-        and isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)):
-      data = np.asarray(jax.random.key_data(x))
-      return jax.random.wrap_key_data(jax.make_array_from_callback(data.shape, device, lambda idx: data[idx]),
-                                      impl=jax.random.key_impl(x))
-    return original(x, device, *args, **kwargs)
-
-  jax.device_put = device_put
-
-
 class WriteAudit:
   """Every file this process creates or writes under ``root``, seen by a Python audit hook (``open`` with a write
   flag, and the destination of ``os.rename`` / ``os.replace``) -- independent of what the code under test says it
@@ -239,8 +217,6 @@ def main(argv=None) -> int:
   import jax  # noqa: PLC0415
   jax.config.update("jax_compilation_cache_dir", os.environ.get("FCJAX_TEST_CACHE", str(HERE.parent / ".jax_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  if cluster.num_processes > 1:
-    patch_device_put_of_keys()
   report = {"process_id": cluster.process_id, "num_processes": cluster.num_processes,
             "local_devices": jax.local_device_count(), "global_devices": jax.device_count()}
   if args.sweep:

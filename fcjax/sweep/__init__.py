@@ -50,7 +50,8 @@ script on every host after ``jax.distributed.initialize()`` (arguments from the 
 docs on multi-process use); ``jax.devices()`` then lists every host's devices, :func:`run` builds the mesh over all
 of them, places inputs with ``jax.make_array_from_callback`` and gathers outputs with
 ``multihost_utils.process_allgather``, so every process returns the full :class:`SweepResult`. ``resume_dir`` must
-then be on a file system all hosts share. There is no scheduler of our own. (Multi-host use is untested here.)
+then be on a file system all hosts share. There is no scheduler of our own. ``tests/test_multiprocess.py`` runs it
+on 2 and 4 localhost processes (bitwise equal to one process with the same total device count).
 
 Example (about 30 s on a 2-core CPU the first time, mostly compilation; about 7 s when repeated in the same
 process)::

@@ -157,7 +157,7 @@ class _Session:
     self.progress(done)
     block = None
     for b in range(done, n_blocks):
-      step0 = jax.device_put(jnp.int32(b * prog.cfg.block_steps), lay.replicated)
+      step0 = _devices.put(np.int32(b * prog.cfg.block_steps), lay.replicated)
       args = (self.dev_params, self.base_key, self.hyper)
       if block is None:
         block = compiled_block(prog, self.mesh, args + (ent_chunks[0], states[0], step0), lay.batch)
@@ -208,7 +208,7 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
                unit="block")
   hyper = _Hyper(jnp.float32(config.learning_rate), jnp.int32(config.redirect_steps), jnp.int32(config.steps))
   session = _Session(model_or_fn, layer, config, mesh, _devices.put_tree(params, replicated),
-                     jax.device_put(jax.random.key(config.seed), replicated), jax.device_put(hyper, replicated),
+                     _devices.put_key(jax.random.key(config.seed), replicated), _devices.put_tree(hyper, replicated),
                      ckpt, bar, callback)
   try:
     t1 = time.perf_counter()
