@@ -125,6 +125,13 @@ def c(id_: str, argv: str, *needles: str, prep: tuple[str, ...] = (), marks=()):
 
 
 CASES = [
+    # ---------------------------------------------------------------------------------------------- the command itself
+    c("command-typo", "sweeep --model demo", CLOSEST, "sweep", marks=xf(PARSER + "; plus errors.did_you_mean for "
+                                                                       "an invalid subcommand choice")),
+    c("command-missing", "", "command", marks=xf(PARSER)),
+    c("option-typo", f"{SW} --stpes 3 --out {{d}}/out", "--stpes", marks=xf(PARSER)),
+    c("required-option-missing", f"stats {DEMO} --dataset folder:{{photos}} --layers {L}", "--out",
+      marks=xf(PARSER)),
     # ---------------------------------------------------------------------------------------------- weights info
     c("weights-info-missing", "weights info {d}/missing.pth", "missing.pth"),
     c("weights-info-dir-not-checkpoint", "weights info {z}/notckpt", "not an fcjax weights checkpoint"),
@@ -156,10 +163,9 @@ CASES = [
     c("weights-verify-images-no-label-subfolders", "weights verify {ckpt} --images {z}/loose_imgs",
       "label subfolders"),
     c("weights-verify-images-non-image-files", "weights verify {ckpt} --images {z}/txt_imgs", "no images"),
-    c("weights-verify-batch-size-zero", "weights verify {ckpt} --images {photos} --batch-size 0", "--batch-size",
-      marks=xf(BATCH_OPT)),
-    c("weights-verify-batch-size-negative", "weights verify {ckpt} --images {photos} --batch-size -4",
-      "--batch-size", marks=xf(BATCH_OPT)),
+    c("weights-verify-batch-size-zero", "weights verify {ckpt} --images {photos} --batch-size 0", "batch", "0"),
+    c("weights-verify-batch-size-negative", "weights verify {ckpt} --images {photos} --batch-size -4", "batch",
+      "-4"),
     c("weights-verify-batch-size-not-a-number", "weights verify {ckpt} --images {photos} --batch-size many",
       "--batch-size", marks=xf(PARSER)),
     # ---------------------------------------------------------------------------------------------- weights download
@@ -222,6 +228,8 @@ CASES = [
       "no images"),
     c("stats-dataset-procedural-negative", f"stats {DEMO} --dataset procedural:-3 --layers {L} --out {{d}}/s.npz",
       "-3"),
+    c("stats-dataset-procedural-negative-seed", f"stats {DEMO} --dataset procedural:8:seed-1 --layers {L} "
+      "--out {d}/s.npz", "seed"),
     c("stats-dataset-tfds-typo", f"stats {DEMO} --dataset tfds:mnistt --data-dir {{d}}/tfds --layers {L} "
       "--out {d}/s.npz", CLOSEST, "mnist"),
     # ---------------------------------------------------------------------------------------------- stats: numbers
@@ -286,6 +294,9 @@ CASES = [
     # ---------------------------------------------------------------------------------------------- sweep: stats file
     c("sweep-stats-missing", f"{SW} --stats {{d}}/missing.npz --out {{d}}/out", "missing.npz"),
     c("sweep-stats-truncated", f"{SW} --stats {{z}}/trunc.npz --out {{d}}/out", "trunc.npz", marks=xf(STATS_ZIP)),
+    c("sweep-stats-another-kind", f"{SW} --stats {{z}}/notstats.npz --out {{d}}/out", "notstats.npz"),
+    c("sweep-weights-truncated-pth", f"sweep --weights {{z}}/trunc.pth --smoke --layer conv2d2_pre_relu --units 1 2 "
+      "--out {d}/out", "trunc.pth"),
     c("sweep-stats-other-layer", f"sweep {DEMO} --layer conv3_pre_relu --pick lowest --stats {{stats}} {TINY} "
       "--out {d}/out", "conv3_pre_relu"),
     c("sweep-stats-other-model", f"sweep --weights random --smoke --layer conv2d2_pre_relu --pick lowest "
@@ -356,6 +367,8 @@ CASES = [
     c("figure-layer-typo", f"{FIG.replace('--layers ' + L, '--layers conv4_pre_rlu')} --out {{d}}/f", CLOSEST, L),
     c("figure-picks-typo", f"{FIG.replace('--picks highest', '--picks higest')} --out {{d}}/f", "highest",
       marks=xf(PARSER)),
+    c("figure-weights-missing", f"{FIG.replace('--model demo', '--weights {d}/nope.pth')} --out {{d}}/f",
+      "nope.pth"),
     c("figure-needs-dataset", "figure --weights random --smoke --layers conv2d2_pre_relu --out {d}/f", "--dataset"),
     c("figure-dataset-missing-folder", f"{FIG.replace('{photos}', '{d}/nope')} --out {{d}}/f", "nope",
       marks=xf(FIG_BEFORE_MKDIR)),

@@ -34,8 +34,8 @@ import jax
 import numpy as np
 import pytest
 
-from bad_inputs_cases import CASES, CLOSEST, FIG, KEYWORD_TYPO, L, ONE_LINE_WEIGHTS, RESULT_HEADER, RESULT_ZIP, \
-    SIZE_CAP, SPECTRUM, STATS_HEADER, STATS_ZIP, SW, FIELD_TYPO, FROM_DICT_TYPE, PARSER, xf
+from bad_inputs_cases import CASES, CLOSEST, FIELD_TYPO, FIG, FROM_DICT_TYPE, L, ONE_LINE_WEIGHTS, PARSER, \
+    RESULT_HEADER, RESULT_ZIP, SIZE_CAP, SPECTRUM, ST, STATS_HEADER, STATS_ZIP, SW, xf
 from conftest import copy_photos
 from fcjax import cli, errors
 
@@ -93,6 +93,7 @@ def tree_digest(root: pathlib.Path, *, content: bool = True) -> dict[str, object
 
 def _half(src: pathlib.Path, dst: pathlib.Path) -> None:
   data = src.read_bytes()
+  assert len(data) > 16, src
   dst.write_bytes(data[:len(data) // 2])
 
 
@@ -195,12 +196,11 @@ def fx(tmp_path_factory, sample_images_dir):
   old = os.getcwd()
   os.chdir(root)
   try:
-    for argv in (FIG.format(photos=fx["photos"]) + f" --out {root / 'fig'}", SW + f" --out {root / 'sweep'}"):
-      assert cli.main(shlex.split(argv)) == 0, argv
+    for argv in (FIG + f" --out {root / 'fig'}", SW + f" --out {root / 'sweep'}", ST + f" --out {root / 'stats.npz'}"):
+      assert cli.main(shlex.split(argv.format(photos=fx["photos"]))) == 0, argv
   finally:
     os.chdir(old)
-  fx["fig"], fx["sweep"] = root / "fig", root / "sweep"
-  fx["stats"] = pathlib.Path(shutil.copy(root / "fig" / "stats.npz", root / "stats.npz"))
+  fx["fig"], fx["sweep"], fx["stats"] = root / "fig", root / "sweep", root / "stats.npz"
   _make_zoo(root / "zoo", fx)
   fx["z"] = root / "zoo"
   fx["digest"] = tree_digest(root, content=False)
@@ -219,12 +219,22 @@ PREPS = {
 
 
 @pytest.fixture
-def case_dir(tmp_path, monkeypatch):
-  """The case's working folder: current directory, with a regular file and an empty folder; no weights cache."""
+def case_dir(tmp_path, monkeypatch, request):
+  """The case's working folder: current directory, with a regular file and an empty folder; no weights cache.
+
+  A case's ``prep`` runs here, in the fixture, so that a preparation that breaks (say, a renamed file in the figure
+  folder) is a setup error, never mistaken for a case's expected failure.
+  """
   d = tmp_path / "case"
   d.mkdir()
   (d / "file.txt").write_text("an unrelated file that must survive\n")
   (d / "dir").mkdir()
+  callspec = getattr(request.node, "callspec", None)
+  prep = callspec.params.get("prep", ()) if callspec else ()
+  if prep:
+    fx = request.getfixturevalue("fx")
+    for name in prep:
+      PREPS[name](d, fx)
   monkeypatch.chdir(d)
   monkeypatch.setenv("FCJAX_CACHE", str(tmp_path / "no-cache"))
   return d
@@ -249,8 +259,6 @@ def test_case_table_is_large_and_ids_unique():
 
 @pytest.mark.parametrize("argv, needles, prep", CASES)
 def test_bad_input(argv, needles, prep, fx, case_dir, capsys):
-  for name in prep:
-    PREPS[name](case_dir, fx)
   before = tree_digest(case_dir)
   code, out, err = run_cli(_argv(argv, case_dir, fx), capsys)
   error_line(code, out, err, needles)
