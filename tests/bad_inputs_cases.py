@@ -11,11 +11,12 @@ Each case is a command line with placeholders that the test fills in:
 * ``{sweep}``: a finished demo-model sweep result folder (tiny settings).
 * ``{prev}``, ``{fig}``: copies of that sweep folder / of a finished figure folder inside ``{d}``, for resumes.
 
-``needles`` must appear in the one error line; ``CLOSEST`` marks a typo case whose line must offer the closest valid
-name (``did you mean 'x'`` or ``closest ... names: x``). A case that fails on today's code carries ``xfail(strict=True)``
-with the exact fix it needs (``needs: file:function: ...``); the integrator removes the mark when the fix lands (a
-strict xfail that passes fails the run, so no fixed case stays marked). Cases whose unfixed code would exhaust memory
-or run for hours (a 10^6 px image) are ``run=False``.
+``needles`` must appear in the one error line (``'a|b'``: either); ``CLOSEST`` marks a typo case whose line must
+offer the closest valid name (``did you mean 'x'`` or ``closest ... names: x``). A case that fails on today's code
+carries ``xfail(strict=True)`` with the exact fix it needs (``needs: file:function: ...``); the integrator removes
+the mark when the fix lands (a strict xfail that passes fails the run, so no fixed case stays marked). Cases whose
+unfixed code would try to allocate terabytes (a 10^6 px image, a 10^9 batch) are ``run=False``; they were checked by
+hand to fail today (MemoryError / every image "unreadable") and to pass with the fixes.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ OUT_DIR = ("needs: fcjax/cli.py:cmd_{cmd}: call fcjax._io.check_output_path(args
            "loading the model and before out.mkdir (today: FileExistsError / NotADirectoryError / PermissionError "
            "traceback)")
 DST_DIR = ("needs: weights_conversion/__init__.py:convert: call fcjax._io.check_output_path(dst, 'dir', what='DST') "
-           "first, beside the existing dst.exists() check (today it reads the source, then checkpoint.save fails with a "
+           "first, beside the existing dst.exists() check (today it reads the source, then checkpoint.save fails with "
+           "a "
            "raw OSError)")
 CACHE_DIR = ("needs: fcjax/weights.py:download: call fcjax._io.check_output_path(cache, 'dir', what='--cache-dir') "
              "before cache.mkdir")
@@ -66,9 +68,9 @@ URL_LEFTOVER = ("needs: fcjax/weights.py:download: create the cache folder only 
 RANDOM_SEED = ("needs: fcjax/cli.py:_load_model_and_params: parse 'random[:SEED]' with a check: seed = int(...) in "
                "[0, 2**32) else raise UsageError(f\"--weights {weights!r}: SEED must be an integer in [0, 2**32), "
                "e.g. random:0\") (today: int('abc') ValueError traceback; random:-1 runs)")
-KEYWORD_TYPO = ("needs: fcjax/weights.py:resolve (and fcjax/demo/model.py:load_params' missing-file message): when "
-                "the path does not exist, add errors.did_you_mean(weights, ['random', 'default']) to the message "
-                "(e.g. \"weights path randm does not exist; did you mean 'random'?\")")
+KEYWORD_TYPO = ("needs: fcjax/cli.py:_load_model_and_params (one place for every model): if weights is neither a "
+                "keyword nor an existing path and errors.did_you_mean(weights, ['random', 'default']) is not empty: "
+                "raise WeightsError(f\"--weights {weights!r} is neither an existing file nor a keyword{hint}\")")
 STATS_ZIP = ("needs: fcjax/stats.py:load: add zipfile.BadZipFile (and EOFError) to the caught exceptions -> "
              "FcjaxError(f'{path} is not a readable fcjax stats file (truncated or not an .npz): ...; make it again "
              "with fcjax stats')")
@@ -93,14 +95,17 @@ FROM_DICT_TYPE = ("needs: fcjax/sweep.py:SweepConfig.from_dict: if not isinstanc
 SIZE_CAP = ("needs: fcjax/sweep.py:SweepConfig.validate: canvas_size and input_size at most 4096 px (FcjaxError("
             "f'SweepConfig.{name} must be at most 4096 px, got {v}')); today a 10^6 px canvas is accepted and "
             "exhausts memory")
-SPECTRUM = ("needs: fcjax/sweep.py:SweepConfig.validate (or fcjax/cli.py before out.mkdir): when spectrum is a path, "
-            "check it with fcjax.spectrum.load + the [3, h, w//2+1] shape check so a bad --set spectrum=... fails before "
-            "anything is created (today the sweep folder is made first)")
+SPECTRUM = ("needs: fcjax/cli.py:_sweep_config (the CLI boundary; SweepConfig itself should not touch files, a "
+            "result's "
+            "config may name a spectrum of another machine): if cfg.spectrum is not None: fcjax.spectrum.load("
+            "cfg.spectrum) (it checks the file and the [3, h, w//2+1] shape) so a bad --set spectrum=... fails before "
+            "out.mkdir (today the sweep folder is made first)")
 SAME_UNITS = ("needs: fcjax/cli.py:cmd_sweep (and fcjax/sweep.py:run for pairs): if i == j: raise UsageError("
               "f'--units needs two different units, got {i} twice') (today it runs a meaningless sweep)")
 RESUME_DONE = ("needs: fcjax/cli.py:cmd_sweep: if OUT/result.json exists, compare its config, layer, pairs and weights "
                "with this run's before sweep.run and refuse a mismatch with ConfigMismatchError('--out {out} holds a "
-               "finished sweep of other inputs ({diffs}); use a new --out') (today, with checkpoint/ gone, it reruns and "
+               "finished sweep of other inputs ({diffs}); use a new --out') (today, with checkpoint/ gone, it reruns "
+               "and "
                "overwrites the old results)")
 FIG_RESUME = ("needs: fcjax/cli.py:cmd_figure: before writing anything, if OUT/figure_config.json exists compare it "
               "(model, weights, dataset, layers, sweep config, n_images) with this run's and refuse a difference with "
@@ -339,12 +344,12 @@ CASES = [
       marks=xf(OUT_DIR.format(cmd="sweep"))),
     c("sweep-out-readonly", f"{SW} --out /sys/fcjax-readonly", "/sys", marks=xf(OUT_DIR.format(cmd="sweep"))),
     # ---------------------------------------------------------------------------------------------- sweep: resumes
-    c("sweep-resume-other-units", f"{SW.replace('--units 1 2', '--units 3 4')} --out {{prev}}", "different",
+    c("sweep-resume-other-units", f"{SW.replace('--units 1 2', '--units 3 4')} --out {{prev}}", "(saved)", "3, 4",
       prep=("prev",)),
     c("sweep-resume-other-seed", f"{SW} --set seed=7 --out {{prev}}", "seed", prep=("prev",)),
     c("sweep-resume-other-layer", f"{SW.replace(L, 'conv3_pre_relu')} --out {{prev}}", "conv3_pre_relu",
       prep=("prev",)),
-    c("sweep-resume-other-weights", f"{SW} --weights random:3 --out {{prev}}", "digest", prep=("prev",)),
+    c("sweep-resume-other-weights", f"{SW} --weights random:3 --out {{prev}}", "weights|digest", prep=("prev",)),
     c("sweep-resume-finished-other-units", f"{SW.replace('--units 1 2', '--units 3 4')} --out {{prev}}", "units",
       prep=("prev", "no_checkpoint"), marks=xf(RESUME_DONE)),
     # ---------------------------------------------------------------------------------------------- plot
