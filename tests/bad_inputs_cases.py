@@ -87,9 +87,10 @@ RESULT_HEADER = ("needs: fcjax/result.py:SweepResult.load: if not isinstance(hea
 CONFIG_OBJECT = ("needs: fcjax/cli.py:_sweep_config: after json.loads of --config, if not isinstance(data, dict): "
                  "raise UsageError(f'--config {path} must hold a JSON object of SweepConfig fields, got a "
                  "{type(data).__name__}') (today: TypeError traceback from cfg.replace(**data))")
-FIELD_TYPO = ("needs: fcjax/sweep.py:SweepConfig.replace and SweepConfig.from_dict: name each unknown field with "
-              "errors.did_you_mean(name, field names) (\"SweepConfig has no field 'stepz'; did you mean 'steps'?\") "
-              "instead of listing all 24 fields")
+FIELD_TYPO = ("needs: fcjax/sweep.py:SweepConfig.replace and SweepConfig.from_dict: name the unknown field with "
+              "errors.did_you_mean(name, field names): replace: \"SweepConfig has no field 'stepz'; did you mean "
+              "'steps'?\", from_dict: \"unknown SweepConfig field 'stepz'; did you mean 'steps'?\" (keeps the words "
+              "tests/test_sweep.py matches), instead of listing all 24 fields")
 FROM_DICT_TYPE = ("needs: fcjax/sweep.py:SweepConfig.from_dict: if not isinstance(d, Mapping): raise FcjaxError("
                   "f'a SweepConfig needs a mapping of fields, got a {type(d).__name__}')")
 SIZE_CAP = ("needs: fcjax/sweep.py:SweepConfig.validate: canvas_size and input_size at most 4096 px (FcjaxError("
