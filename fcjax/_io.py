@@ -1,5 +1,6 @@
-"""Small helpers shared by the modules that save results: atomic writes, JSON of NumPy values, and the one digest
-of model parameters (:func:`params_digest`) that stats files, sweep results, resume files and manifests record."""
+"""Small helpers shared by the modules that save results: atomic writes, output-path checks, JSON of NumPy values,
+and the one digest of model parameters (:func:`params_digest`) that stats files, sweep results, resume files and
+manifests record."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import tempfile
 from typing import Any, Callable
 
 import numpy as np
+
+from fcjax import errors
+
+OUTPUT_KINDS = ("file", "dir")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
@@ -38,6 +43,68 @@ def _umask() -> int:
   mask = os.umask(0)
   os.umask(mask)
   return mask
+
+
+def check_output_path(path: str | os.PathLike, kind: str, *, what: str = "--out",
+                      overwrite: bool | Callable[[pathlib.Path], bool] = False) -> pathlib.Path:
+  """Check, before any work, that ``path`` can be written as a ``kind`` ('file' or 'dir'); nothing is created.
+
+  Missing parent folders are fine (writers create them, like ``mkdir -p``), as long as they can be created: the
+  nearest existing ancestor must be a writable folder (probed by creating and removing a temporary file in it, since
+  permission bits do not stop root).
+
+  Args:
+    path: the output path.
+    kind: 'file' (a file is written there) or 'dir' (a folder of results is written there; an existing folder is fine).
+    what: how the message names the argument (e.g. '--out', 'DST').
+    overwrite: for kind 'file': whether an existing file may be replaced; a callable decides per path (e.g. "only if
+      it is an fcjax stats file").
+
+  Returns:
+    ``path`` as a :class:`pathlib.Path`.
+
+  Raises:
+    OutputPathError: one line naming the argument, the path and what to do.
+  """
+  if kind not in OUTPUT_KINDS:
+    raise ValueError(f"kind must be one of {OUTPUT_KINDS}, got {kind!r}")  # a caller's bug, not bad input
+  path = pathlib.Path(path).expanduser()
+  if str(path) in ("", "."):
+    if kind == "file":
+      raise errors.OutputPathError(f"{what} needs a file name, got {str(path)!r}")
+  if path.is_dir():
+    if kind == "file":
+      raise errors.OutputPathError(f"{what} {path} is a folder; give a file name (e.g. {path / 'out.npz'})")
+    _probe_writable(path, what, path)
+    return path
+  if path.exists() or path.is_symlink():
+    if kind == "dir":
+      raise errors.OutputPathError(
+          f"{what} {path} is an existing file, not a folder; give a folder for the results (a new name is created)")
+    allowed = overwrite(path) if callable(overwrite) else overwrite
+    if not allowed:
+      raise errors.OutputPathError(f"{what} {path} already exists and would be overwritten; choose another name or "
+                                   "delete it first")
+    _probe_writable(path.parent, what, path)
+    return path
+  ancestor = path.parent
+  while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
+    ancestor = ancestor.parent
+  if not ancestor.is_dir():
+    raise errors.OutputPathError(f"{what} {path} cannot be created: {ancestor} is a file, not a folder")
+  _probe_writable(ancestor, what, path)
+  return path
+
+
+def _probe_writable(folder: pathlib.Path, what: str, path: pathlib.Path) -> None:
+  try:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fcjax-probe-")
+  except OSError as e:
+    raise errors.OutputPathError(
+        f"{what} {path} cannot be written: {folder} is not a writable folder ({e.strerror or e}); choose another "
+        "place") from None
+  os.close(fd)
+  os.unlink(tmp)
 
 
 def jsonable(x: Any) -> Any:

@@ -42,6 +42,16 @@ class ConfigMismatchError(FcjaxError):
   """A resume directory or stats file that was made with a different configuration."""
 
 
+class OutputPathError(FcjaxError):
+  """An output path (``--out``, a conversion destination, a cache folder) that cannot be written as asked: an
+  existing file where a folder is expected, a folder where a file is expected, a parent that is a file, a place
+  that is not writable."""
+
+
+class UsageError(FcjaxError):
+  """A command-line argument that is missing, malformed or out of range (the CLI's argument checks)."""
+
+
 def closest(name: str, valid: Iterable[str], n: int = 5) -> list[str]:
   """The up-to-``n`` valid names closest to ``name`` (for 'did you mean' messages)."""
   valid = list(valid)
@@ -49,6 +59,26 @@ def closest(name: str, valid: Iterable[str], n: int = 5) -> list[str]:
   if not hits:
     hits = [v for v in valid if name.split("_")[0] in v][:n]
   return hits
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+  """``"; did you mean 'x'?"`` (or ``"; did you mean 'x' or 'y'?"``) for the names closest to ``name``, else ``""``.
+
+  For messages about a mistyped name, e.g. ``f"unknown field {name!r}{did_you_mean(name, fields)}"``.
+  """
+  hits = difflib.get_close_matches(str(name), [str(v) for v in valid], n=2, cutoff=0.6)
+  if not hits:
+    return ""
+  return "; did you mean " + " or ".join(repr(h) for h in hits) + "?"
+
+
+def one_line(text: str, limit: int = 400) -> str:
+  """``text`` as one line (newlines and runs of spaces collapsed), cut to ``limit`` characters with ``...``.
+
+  The CLI prints every error on one line; library messages that list several problems use this.
+  """
+  flat = " ".join(str(text).split())
+  return flat if len(flat) <= limit else flat[:limit - 3].rstrip() + "..."
 
 
 def unknown_layer(name: str, valid: Iterable[str], model: str = "model") -> UnknownLayerError:

@@ -121,8 +121,24 @@ def from_spec(spec: str, *, split: str | None = None, data_dir: str | os.PathLik
     except ValueError:
       raise errors.DatasetError(f"bad dataset spec {spec!r}: use procedural[:N[:seedS]] with integers N, S") from None
     return procedural(n, seed)
-  raise errors.DatasetError(f"bad dataset spec {spec!r}; use folder:PATH, tfds:NAME[/SPLIT], tfds-folder:PATH or "
-                            "procedural[:N]")
+  raise _bad_spec(spec, kind, rest)
+
+
+_KINDS = ("folder", "tfds", "tfds-folder", "procedural")
+
+
+def _bad_spec(spec: str, kind: str, rest: str) -> errors.DatasetError:
+  """The error for a ``--dataset`` string that names no known kind: suggests the closest kind, or ``folder:`` for a
+  bare path to an existing folder."""
+  hint = ""
+  if kind in _KINDS and not rest:
+    hint = f"; {kind}: needs a value after the colon (e.g. {kind}:{'PATH' if 'folder' in kind else 'NAME'})"
+  elif os.path.isdir(os.path.expanduser(str(spec))):
+    hint = f"; to read the image folder {spec}, write folder:{spec}"
+  elif rest:
+    hint = errors.did_you_mean(f"{kind}:{rest}", [f"{k}:{rest}" for k in _KINDS])
+  return errors.DatasetError(f"bad dataset spec {spec!r}{hint}; use folder:PATH, tfds:NAME[/SPLIT], "
+                             "tfds-folder:PATH or procedural[:N[:seedS]]")
 
 
 class _DataPackage(types.ModuleType):

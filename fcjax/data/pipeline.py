@@ -18,12 +18,14 @@ import collections
 import concurrent.futures
 import itertools
 import logging
+import numbers
 import os
 import time
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from fcjax import errors
 from fcjax.data import preprocess
 
 log = logging.getLogger("fcjax.data")
@@ -45,12 +47,22 @@ class Record(NamedTuple):
 
 
 def _decode(record: Record, size: int, draft: bool) -> tuple[np.ndarray, int] | BaseException:
+  """The decoded image and label of ``record``, or the exception that makes it a skipped (unreadable) image.
+
+  Only the reader's and the decoder's failures on a bad file count as skips; running out of memory, and any error in
+  fcjax's own preprocessing code other than ``DECODE_ERRORS``, propagate (they are not a property of the image).
+  """
   try:
     data, label = record.load()
-    return preprocess.load_image(data, size, draft=draft), int(label)
-  except preprocess.DECODE_ERRORS as e:
-    return e
+  except MemoryError:
+    raise
   except Exception as e:  # noqa: BLE001 - a reader (TFDS, ArrayRecord) may raise anything for a bad record
+    return e
+  try:
+    return preprocess.load_image(data, size, draft=draft), int(label)
+  except MemoryError:  # a subclass of none of DECODE_ERRORS today; kept explicit: never a "corrupt image"
+    raise
+  except preprocess.DECODE_ERRORS as e:
     return e
 
 
@@ -68,8 +80,10 @@ def decode_batches(records: Iterable[Record], batch_size: int, size: int, *, wor
     draft: JPEG draft-mode decoding (see :mod:`fcjax.data.preprocess`).
     on_skip: called with ``(record, exception)`` for each image that could not be read or decoded.
   """
-  if batch_size < 1:
-    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+    raise errors.DatasetError(f"batch_size must be a positive integer, got {batch_size!r}")
+  if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+    raise errors.DatasetError(f"image size must be a positive number of pixels, got {size!r}")
   records = iter(records)
   pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers or default_workers(),
                                                thread_name_prefix="fcjax-decode")
