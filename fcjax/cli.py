@@ -20,12 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import sys
 from typing import Any, Sequence
 
-from fcjax import errors, experiment
+from fcjax import _io, distributed, errors, experiment
 
 PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
+# Upper bounds of the numeric options: far above any sensible run, low enough to stop a typo before it allocates
+# terabytes (a 10^6 px input, a 10^9 image batch).
+MAX_IMAGES, MAX_SIZE, MAX_BATCH = 10 ** 9, 4096, 65536
+KEYWORD_FILES = ("a file or folder named like a keyword is passed with a path: ./random, ./default")
+CLUSTER_COMMANDS = ("stats", "sweep", "figure")  # the commands that take the cluster flags (fcjax.distributed)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -33,6 +39,34 @@ PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
 # --------------------------------------------------------------------------------------------------------------
 def _say(*args) -> None:
   print(*args, file=sys.stderr, flush=True)
+
+
+def positive_int(opt: str, cap: int):
+  """An argparse ``type`` for ``opt``: an integer in [1, cap] (0, negatives, NaN, words and absurd values stop at
+  parsing, before any work)."""
+  def parse(text: str) -> int:
+    try:
+      v = int(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{opt} must be a positive integer, got {text!r}") from None
+    if v < 1:
+      raise argparse.ArgumentTypeError(f"{opt} must be a positive integer, got {text!r}")
+    if v > cap:
+      raise argparse.ArgumentTypeError(f"{opt} {v} is unreasonably large (at most {cap})")
+    return v
+  return parse
+
+
+class Parser(argparse.ArgumentParser):
+  """argparse with fcjax's error contract: one line ``fcjax: error: <message> (see <command> --help)`` on stderr,
+  exit status 2, no usage block; a mistyped choice (command, --pick, --format, ...) names the closest valid one."""
+
+  def error(self, message: str):
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m:
+      message += errors.did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", "))
+    _say(f"fcjax: error: {errors.one_line(message)} (see {self.prog} --help)")
+    sys.exit(2)
 
 
 def _overrides(items: Sequence[str] | None) -> dict:
@@ -97,12 +131,30 @@ def cmd_weights(args) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # stats / pairs
 # --------------------------------------------------------------------------------------------------------------
+def _is_stats_file(path: pathlib.Path) -> bool:
+  from fcjax import stats
+  try:
+    stats.load(path)
+  except errors.FcjaxError:
+    return False
+  return True
+
+
+def _n_images(args) -> tuple[int | None, bool]:
+  """(n, whether n only caps the count): an explicit --n must fit the dataset; --smoke's default takes at most
+  SMOKE_IMAGES."""
+  if args.n is not None:
+    return args.n, False
+  return (experiment.SMOKE_IMAGES, True) if args.smoke else (None, False)
+
+
 def cmd_stats(args) -> int:
+  _io.check_output_path(args.out, "file", what="--out", overwrite=_is_stats_file)
   model, params, wlabel = _load(args)
-  size = args.size or (64 if args.smoke else model.input_size)
-  n = args.n or (experiment.SMOKE_IMAGES if args.smoke else None)
+  size = args.size if args.size is not None else (64 if args.smoke else model.input_size)
+  n, cap_n = _n_images(args)
   result, _ = experiment.stats(model, params, dataset=args.dataset, layers=args.layers, out=args.out,
-                               readout=args.readout, size=size, n=n, batch_size=args.batch_size,
+                               readout=args.readout, size=size, n=n, cap_n=cap_n, batch_size=args.batch_size,
                                weights_label=wlabel, data_dir=args.data_dir, backend=args.backend,
                                fresh=args.fresh, say=_say)
   for name, ls in result.layers.items():
@@ -136,6 +188,7 @@ def cmd_pairs(args) -> int:
 # --------------------------------------------------------------------------------------------------------------
 def cmd_sweep(args) -> int:
   from fcjax import stats
+  _io.check_output_path(args.out, "dir", what="--out")
   model, params, wlabel = _load(args)
   layer = model.canonical(args.layer)
   cfg = _sweep_config(args, model)
@@ -153,6 +206,8 @@ def cmd_sweep(args) -> int:
     raise errors.FcjaxError("give --units I J or --pick highest|lowest|zero with --stats")
   model.check_unit(layer, i)
   model.check_unit(layer, j)
+  if i == j:
+    raise errors.UsageError(f"--units needs two different units, got {i} twice")
   _warn_post_relu(model, layer)
   out = pathlib.Path(args.out)
   result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=(i, j), out=out, weights_label=wlabel,
@@ -185,13 +240,15 @@ def cmd_plot(args) -> int:
 # --------------------------------------------------------------------------------------------------------------
 def cmd_figure(args) -> int:
   from fcjax import measures
+  _io.check_output_path(args.out, "dir", what="--out")
   model, params, wlabel = _load(args)
   cfg = _sweep_config(args, model)
   dataset = args.dataset or ("procedural" if model.name == "demo" else None)
   if dataset is None:
     raise errors.DatasetError("--dataset is required (e.g. tfds:imagenet2012/validation or folder:PATH)")
+  n, cap_n = _n_images(args)
   run = experiment.figure(model, params, dataset=dataset, layers=args.layers, out=args.out, config=cfg,
-                          n=args.n or (experiment.SMOKE_IMAGES if args.smoke else None), picks=args.picks,
+                          n=n, cap_n=cap_n, picks=args.picks,
                           weights_label=wlabel, batch_size=args.batch_size, data_dir=args.data_dir,
                           backend=args.backend, formats=args.format, fresh=args.fresh, say=_say)
   for key, s in run.summary.items():
@@ -207,15 +264,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
   p.add_argument("--model", default="inceptionv1", help="inceptionv1 (default) or demo (embedded, offline)")
   p.add_argument("--weights", default=None,
                  help="weights: a .pth / .pb file, a converted checkpoint, 'default' (the download cache), or "
-                      "'random[:SEED]' (random init, for trying the pipeline)")
+                      f"'random[:SEED]' (random init, for trying the pipeline); {KEYWORD_FILES}")
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, dataset_required: bool) -> None:
   """The image-source arguments shared by ``stats`` and ``figure``."""
   p.add_argument("--dataset", required=dataset_required, default=None,
                  help="folder:PATH, tfds:NAME[/SPLIT] or procedural[:N]")
-  p.add_argument("--n", type=int, default=None, help="number of images for the statistics (default: all)")
-  p.add_argument("--batch-size", type=int, default=32)
+  p.add_argument("--n", type=positive_int("--n", MAX_IMAGES), default=None,
+                 help="number of images for the statistics (default: all; at most the dataset's)")
+  p.add_argument("--batch-size", type=positive_int("--batch-size", MAX_BATCH), default=32)
   p.add_argument("--data-dir", default=None, help="TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)")
   p.add_argument("--backend", default="auto", choices=["auto", "tfdata", "data_source", "grain"],
                  help="TFDS reading path: tfdata (TFRecord, needs the tf extra) or data_source (ArrayRecord, no TF)")
@@ -234,7 +292,7 @@ def _add_sweep_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="fcjax", description=__doc__.split("\n\n")[0])
+  parser = Parser(prog="fcjax", description=__doc__.split("\n\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
 
   w = sub.add_parser("weights", help="download, convert, inspect or verify InceptionV1 weights")
@@ -248,10 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
   i = wsub.add_parser("info", help="describe a weights file or checkpoint")
   i.add_argument("path")
   v = wsub.add_parser("verify", help="top-1/top-5 accuracy on a folder of labelled ImageNet images")
-  v.add_argument("weights")
+  v.add_argument("weights", help=f"a .pth / .pb file, a converted checkpoint, 'default' or 'random[:SEED]'; "
+                                 f"{KEYWORD_FILES}")
   v.add_argument("--images", required=True, help="root/<split>/<synset>/*.JPEG")
   v.add_argument("--split", default="train")
-  v.add_argument("--batch-size", type=int, default=16)
+  v.add_argument("--batch-size", type=positive_int("--batch-size", MAX_BATCH), default=16)
   w.set_defaults(func=cmd_weights)
 
   s = sub.add_parser("stats", help="activation statistics and pair selection over a dataset")
@@ -259,10 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
   _add_data_args(s, dataset_required=True)
   s.add_argument("--layers", nargs="+", required=True)
   s.add_argument("--readout", default="neuron", choices=["neuron", "channel"])
-  s.add_argument("--size", type=int, default=None, help="model input size (default: the model's)")
+  s.add_argument("--size", type=positive_int("--size", MAX_SIZE), default=None,
+                 help="model input size in px (default: the model's)")
   s.add_argument("--out", required=True, help="stats file to write (.npz)")
   s.add_argument("--smoke", action="store_true")
   s.add_argument("--fresh", action="store_true", help="recompute even if --out holds statistics of the same inputs")
+  distributed.add_cli_args(s)
   s.set_defaults(func=cmd_stats)
 
   pr = sub.add_parser("pairs", help="the selected pairs of a stats file, as a table")
@@ -278,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
   sw.add_argument("--stats", help="stats file (for --pick, the grey cloud and the correlation)")
   sw.add_argument("--out", required=True)
   _add_sweep_args(sw)
+  distributed.add_cli_args(sw)
   sw.set_defaults(func=cmd_sweep)
 
   pl = sub.add_parser("plot", help="re-draw a sweep result without re-running it")
@@ -293,13 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
   f.add_argument("--picks", nargs="+", default=list(PICKS), choices=PICKS)
   f.add_argument("--out", required=True)
   _add_sweep_args(f)
+  distributed.add_cli_args(f)
   f.set_defaults(func=cmd_figure)
+  # more subcommands register here (after figure)
   return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   try:
+    if args.command in CLUSTER_COMMANDS:  # before any other JAX use: the flags, else JAX's auto-detection
+      distributed.from_args(args)
     return args.func(args)
   except errors.FcjaxError as e:
     _say(f"fcjax: error: {e}")

@@ -81,6 +81,12 @@ def one_line(text: str, limit: int = 400) -> str:
   return flat if len(flat) <= limit else flat[:limit - 3].rstrip() + "..."
 
 
+def problems_line(problems: list[str], shown: int = 3) -> str:
+  """``'N problem(s): a; b; c; and M more'``: a list of problems on one line (the first ``shown`` named)."""
+  more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+  return f"{len(problems)} problem(s): " + "; ".join(problems[:shown]) + more
+
+
 def unknown_layer(name: str, valid: Iterable[str], model: str = "model") -> UnknownLayerError:
   """An :class:`UnknownLayerError` that names the layer and lists the closest valid names."""
   hits = closest(name, valid)

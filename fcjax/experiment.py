@@ -16,6 +16,10 @@ this run's, else recomputes it, saying so in one line through ``say``; ``fresh=T
 Manifests and config files are written atomically and after the work they describe, so an interrupted run leaves
 none, and the next run resumes (the statistics' state file, the sweep's checkpoint) or redoes the work.
 
+**Several processes** (:mod:`fcjax.distributed`): every process runs the same calls; only the writer (process 0)
+creates, deletes or writes files, and the others wait at a barrier after each write, so no file is written twice
+and every process reads what the writer finished.
+
 Example::
 
     from fcjax import experiment
@@ -36,7 +40,8 @@ import pathlib
 import shutil
 from typing import Any, Callable, Mapping, Sequence
 
-from fcjax import _io, _manifest, errors
+from fcjax import _io, _manifest, distributed, errors
+from fcjax._inputs import load_model, open_source, sweep_config, warn_post_relu  # noqa: F401 - part of this API
 
 PICKS = ("highest", "lowest", "zero")
 CLOUD_POINTS = 1000  # natural-image activation vectors kept for the grey cloud of each plot
@@ -66,51 +71,11 @@ class FigureRun:
 
 # ------------------------------------------------------------------------------------------------- inputs
 
-def load_model(model_name: str, weights: str | None, *, say: Say = _say_default):
-  """``(Model, params, weights label)``. ``weights``: a path (.pth, .pb, converted checkpoint), 'default' (the
-  cache), 'random[:SEED]' (random init, clearly labelled), or None (the model's default: the demo ships its
-  weights)."""
-  import jax
-  from fcjax import models, weights as weights_lib
-  model = models.get(model_name)
-  if weights and weights.startswith("random"):
-    seed = int(weights.split(":", 1)[1]) if ":" in weights else 0
-    say(f"fcjax: using RANDOM-INIT weights for {model.name} (seed {seed}): results say nothing about a trained model")
-    return model, model.init_params(jax.random.key(seed)), f"random:{seed}"
-  if model.name == "demo":
-    return model, model.load_params(weights), weights or "demo:shipped"
-  try:
-    path = weights_lib.resolve(weights or "default")
-  except errors.WeightsError as e:
-    if weights:
-      raise
-    raise errors.WeightsError(f"{e}; or try the embedded offline model: --model demo") from None
-  return model, model.load_params(str(path)), str(path)
-
-
-def sweep_config(model, *, smoke: bool = False, recipe: str | None = None, config_file: str | None = None,
-                 overrides: Mapping[str, Any] | None = None):
-  """The SweepConfig of a run: the model's defaults (:meth:`SweepConfig.for_model`: the paper's, or ``smoke``, or
-  the demo's), then ``recipe``, then the fields of the JSON file ``config_file``, then ``overrides``."""
-  from fcjax import sweep as sweep_lib
-  cfg = sweep_lib.SweepConfig.for_model(model.name, model.input_size, smoke=smoke, recipe=recipe)
-  if config_file:
-    try:
-      data = json.loads(pathlib.Path(config_file).read_text())
-    except (OSError, ValueError) as e:
-      raise errors.FcjaxError(f"cannot read config file {config_file}: {e}") from None
-    cfg = cfg.replace(**data)
-  if overrides:
-    cfg = cfg.replace(**dict(overrides))
-  return cfg
-
-
-def warn_post_relu(model, layer: str, *, say: Say = _say_default) -> None:
-  """Say so when ``layer`` is post-ReLU and the model has its pre-ReLU tensor (the paper's units)."""
-  info = model.layer(layer)
-  if not info.pre_relu and info.pre_relu_name:
-    say(f"fcjax: warning: {info.name} is a post-ReLU tensor; the paper's units are pre-ReLU "
-        f"(negative values visible): consider --layer {info.pre_relu_name}")
+def _writer(name: str, write: Callable[[], Any]) -> None:
+  """Run ``write()`` in the writer process only, then let every process wait for it (``barrier(name)``)."""
+  if distributed.is_writer():
+    write()
+  distributed.barrier(name)
 
 
 def pick_pair(stats_result, layer: str, pick: str) -> tuple[int, int]:
@@ -136,18 +101,23 @@ def cloud_and_corr(stats_result, layer: str, i: int, j: int):
 
 
 def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say) -> str:
-  """Say what happens to an artefact; delete its stale files when it is recomputed. Returns the action."""
+  """Say what happens to an artefact; delete its stale files when it is recomputed (the writer, once every process
+  has decided). Returns the action."""
   if decision.reuse:
     say(f"fcjax: reusing {what} (same inputs)")
     return "reused"
   if decision.reason == "not made yet":
     return "computed"
   say(f"fcjax: recomputing {what}: {decision.reason}")
-  for p in paths:
-    if p.is_dir():
-      shutil.rmtree(p)
-    elif p.exists():
-      p.unlink()
+
+  def clear():
+    for p in paths:
+      if p.is_dir():
+        shutil.rmtree(p)
+      elif p.exists():
+        p.unlink()
+  distributed.barrier(f"fcjax-decided:{what}")  # no process still reads what the writer deletes
+  _writer(f"fcjax-cleared:{what}", clear)
   return f"recomputed: {decision.reason}"
 
 
@@ -156,13 +126,14 @@ def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say
 def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, readout: Any = "neuron",
           size: int | None = None, n: int | None = None, batch_size: int = 32, weights_label: str | None = None,
           data_dir: str | None = None, backend: str = "auto", fresh: bool = False, say: Say = _say_default,
-          digest: str | None = None):
+          digest: str | None = None, cap_n: bool = False, source=None):
   """Statistics of ``layers`` over ``n`` images of ``dataset`` into the ``.npz`` file ``out``.
 
   Reuses ``out`` when its manifest records the same inputs (returns ``(result, action)``); otherwise recomputes,
-  resuming from ``out.state`` when that holds an interrupted pass of the same configuration.
+  resuming from ``out.state`` when that holds an interrupted pass of the same configuration. ``n`` more than the
+  dataset holds is an error unless ``cap_n`` (:func:`open_source`); ``source``: the dataset, already opened.
   """
-  from fcjax import data, stats as stats_lib
+  from fcjax import stats as stats_lib
   out = pathlib.Path(out)
   size = int(model.input_size if size is None else size)
   layers = [model.canonical(l) for l in layers]
@@ -174,10 +145,11 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
   manifest = _manifest.of_file(out)
   state = out.with_name(out.name + ".state")
   decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
+  if not decision.reuse and source is None:  # before anything is deleted: a bad dataset changes nothing
+    source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
   action = _reuse_or_clear(str(out), decision, [out, manifest, state], say)
   if decision.reuse:
     return stats_lib.load(out), action
-  source = data.from_spec(dataset, data_dir=data_dir, backend=backend)
   compute = lambda: stats_lib.compute(  # noqa: E731
       model, params, source, layers, readout=readout, input_size=size, batch_size=batch_size,
       n_samples=min(n, CLOUD_POINTS) if n else CLOUD_POINTS, state_path=str(state), progress=True, max_images=n,
@@ -188,12 +160,16 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
     if not state.exists():
       raise
     say(f"fcjax: discarding {state}: {e}")
-    state.unlink()
+    distributed.barrier(f"fcjax-discard:{state}")
+    _writer(f"fcjax-discarded:{state}", state.unlink)
     result = compute()
-  result.save(out)
-  _manifest.record(manifest, inputs)
-  if state.exists():
-    state.unlink()
+
+  def write():
+    result.save(out)
+    _manifest.record(manifest, inputs)
+    if state.exists():
+      state.unlink()
+  _writer(f"fcjax-wrote:{out}", write)
   return result, action
 
 
@@ -224,13 +200,17 @@ def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Seque
   out_dir = pathlib.Path(out_dir)
   i, j = (int(u) for u in result.pairs[0])
   cloud, corr = cloud_and_corr(stats_result, result.layer, i, j)
-  fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr)
-  paths = write_figure(fig, out_dir / "plot", formats)
-  plt.close(fig)
   summary = measures.summarize(result, 0, cloud=cloud)
-  _write_json(out_dir / "measures.json", summary)
-  csv = result.to_csv()
-  _io.atomic_write(out_dir / "result.csv", lambda f: f.write(csv.encode()))
+  paths = [(out_dir / "plot").with_suffix("." + fmt) for fmt in formats]
+
+  def write():
+    fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr)
+    write_figure(fig, out_dir / "plot", formats)
+    plt.close(fig)
+    _write_json(out_dir / "measures.json", summary)
+    csv = result.to_csv()
+    _io.atomic_write(out_dir / "result.csv", lambda f: f.write(csv.encode()))
+  _writer(f"fcjax-plot:{out_dir}", write)
   return {"plots": [str(p) for p in paths], "measures": summary}
 
 
@@ -264,25 +244,26 @@ def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str 
   else:
     res = _run_sweep(model, params, config, layer, pair, out, progress, say)
     res = dataclasses.replace(res, meta={**res.meta, "weights": weights_label, **(extra_meta or {})})
-    res.save(out)
-    _manifest.record(manifest, full)
+    _writer(f"fcjax-wrote:{out}", lambda: (res.save(out), _manifest.record(manifest, full)))
   if stats_path is not None:
     text = str(pathlib.Path(stats_path).resolve())
-    _io.atomic_write(out / "stats_path.txt", lambda f: f.write(text.encode()))
+    _writer(f"fcjax-stats-path:{out}", lambda: _io.atomic_write(out / "stats_path.txt",
+                                                                lambda f: f.write(text.encode())))
   return res, action
 
 
 def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: bool, say: Say):
   """sweep.run into ``out/checkpoint`` (resumed when it holds this sweep; discarded when it holds another)."""
   from fcjax import sweep as sweep_lib
-  out.mkdir(parents=True, exist_ok=True)
+  _writer(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
   run = lambda: sweep_lib.run(model, params, config, layer=layer, pairs=(tuple(pair),),  # noqa: E731
                               resume_dir=str(out / "checkpoint"), progress=progress)
   try:
     res = run()
   except errors.ConfigMismatchError as e:  # an interrupted run of another sweep left its checkpoint here
     say(f"fcjax: discarding the checkpoint in {out}: {e}")
-    shutil.rmtree(out / "checkpoint")
+    distributed.barrier(f"fcjax-discard:{out}")
+    _writer(f"fcjax-discarded:{out}", lambda: shutil.rmtree(out / "checkpoint"))
     res = run()
   return res
 
@@ -290,7 +271,7 @@ def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: 
 # ----------------------------------------------------------------------------------------------- figure
 
 def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, config,
-           n: int | None = None, picks: Sequence[str] = PICKS, weights_label: str = "", batch_size: int = 32,
+           n: int | None = None, cap_n: bool = False, picks: Sequence[str] = PICKS, weights_label: str = "", batch_size: int = 32,
            data_dir: str | None = None, backend: str = "auto", formats: Sequence[str] = ("png", "pdf"),
            fresh: bool = False, progress: bool = True, say: Say = _say_default) -> FigureRun:
   """The whole experiment into the directory ``out``: statistics of ``layers`` over ``n`` images of ``dataset``
@@ -298,7 +279,8 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
   (``sweeps/<layer>_<pick>_<i>_<j>/``), their measures (``summary.json``) and the multi-panel figure (``figure.*``).
 
   Each artefact is reused only when its manifest records this run's inputs (module docstring); ``fresh`` recomputes
-  everything. ``figure_config.json`` (what the figure was made from) is written last.
+  everything. ``figure_config.json`` (what the figure was made from) is written last. The dataset is opened (and
+  ``n`` checked, :func:`open_source`) before anything is written.
   """
   import matplotlib
   matplotlib.use("Agg")
@@ -312,7 +294,8 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
   for pk in picks:
     if pk not in PICKS:
       raise errors.FcjaxError(f"unknown pick {pk!r}; use one of {PICKS}")
-  out.mkdir(parents=True, exist_ok=True)
+  source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
+  _writer(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
   digest = stats_lib.weights_digest(params)
   actions = {}
 
@@ -320,7 +303,7 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
   stats_result, actions["stats.npz"] = stats(
       model, params, dataset=dataset, layers=layers, out=out / "stats.npz", readout=config.readout,
       size=config.input_size, n=n, batch_size=batch_size, weights_label=weights_label, data_dir=data_dir,
-      backend=backend, fresh=fresh, say=say, digest=digest)
+      backend=backend, fresh=fresh, say=say, digest=digest, cap_n=cap_n, source=source)
   for l in layers:
     stats_result.check_compatible(model=model.name, layer=l, readout=config.readout, input_size=config.input_size)
 
@@ -353,14 +336,15 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
   decision = _manifest.decide(_manifest.of_file(summary_path), inputs, exists=summary_path.is_file(), fresh=fresh)
   actions["summary.json"] = _reuse_or_clear(str(summary_path), decision, [], say)
   if not decision.reuse:
-    _write_json(summary_path, summary)
-    _manifest.record(_manifest.of_file(summary_path), inputs)
+    _writer(f"fcjax-wrote:{summary_path}", lambda: (_write_json(summary_path, summary),
+                                                    _manifest.record(_manifest.of_file(summary_path), inputs)))
   fig_inputs = {**inputs, "picks": list(picks), "weights": weights_label, "formats": list(formats)}
   paths = [(out / "figure").with_suffix("." + fmt) for fmt in formats]
   fig_manifest = _manifest.of_file(out / "figure")
   decision = _manifest.decide(fig_manifest, fig_inputs, exists=all(p.is_file() for p in paths), fresh=fresh)
   actions["figure"] = _reuse_or_clear(str(out / "figure"), decision, [], say)
-  if not decision.reuse:
+
+  def write_fig():
     fig = plot.figure(panels, ncols=len(picks))
     title = f"fcjax feature-combination plots: {model.name}"
     if model.name == "demo":
@@ -368,9 +352,12 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
     if weights_label.startswith("random"):
       title += " (RANDOM weights)"
     fig.suptitle(title)
-    paths = write_figure(fig, out / "figure", formats)
+    write_figure(fig, out / "figure", formats)
     plt.close(fig)
     _manifest.record(fig_manifest, fig_inputs)
-  _write_json(out / "figure_config.json", {"model": model.name, "weights": weights_label, "dataset": dataset,
-                                           "layers": layers, "sweep": config.to_dict(), "n_images": n})
+  if not decision.reuse:
+    _writer(f"fcjax-wrote:{out / 'figure'}", write_fig)
+  config_json = {"model": model.name, "weights": weights_label, "dataset": dataset, "layers": layers,
+                 "sweep": config.to_dict(), "n_images": n}
+  _writer(f"fcjax-wrote:{out / 'figure_config.json'}", lambda: _write_json(out / "figure_config.json", config_json))
   return FigureRun(out=out, stats=stats_result, results=results, summary=summary, paths=paths, actions=actions)

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import pathlib
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -138,8 +139,15 @@ class SweepResult:
       header = json.loads((d / "result.json").read_text())
       with np.load(d / "arrays.npz") as z:
         arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError):
+      raise errors.FcjaxError(f"cannot read sweep result in {d}: arrays.npz is truncated or not an .npz; rerun the "
+                              "sweep") from None
     except (ValueError, OSError, KeyError) as e:
-      raise errors.FcjaxError(f"cannot read sweep result in {d}: {e}") from None
+      raise errors.FcjaxError(f"cannot read sweep result in {d}: {errors.one_line(e)}") from None
+    keys = [k for k in ("config", "model", "layer", "readout") if not isinstance(header, dict) or k not in header]
+    if keys:
+      raise errors.FcjaxError(f"{d / 'result.json'} is not an fcjax sweep result header (missing {', '.join(keys)}); "
+                              "rerun the sweep")
     missing = [k for k in _ARRAYS if k not in arrays]
     if missing:
       raise errors.FcjaxError(f"sweep result in {d} lacks arrays {missing}")

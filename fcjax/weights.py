@@ -18,12 +18,13 @@ import pathlib
 import socket
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from fcjax import errors
+from fcjax import _io, errors
 
 LUCENT_URL = "https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth"
 CHECKPOINT_NAME = "inceptionv1"  # the converted checkpoint directory inside the cache
@@ -100,9 +101,14 @@ def download(url: str | None = LUCENT_URL, cache_dir: str | os.PathLike | None =
   target = cache / CHECKPOINT_NAME
   if target.exists() and not force:
     return target.absolute()
+  if urllib.parse.urlparse(url).scheme not in ("http", "https", "file"):
+    raise errors.WeightsError(f"--url must be an http(s) or file URL, got {url!r}")
+  _io.check_output_path(cache, "dir", what="--cache-dir")
+  made = [d for d in (cache, *cache.parents) if not d.exists()]  # removed again if the download fails
   cache.mkdir(parents=True, exist_ok=True)
   fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=".download-", suffix=".pth")
   tmp = pathlib.Path(tmp_name)
+  done = False
   try:
     with os.fdopen(fd, "wb") as f:
       try:
@@ -129,9 +135,13 @@ def download(url: str | None = LUCENT_URL, cache_dir: str | os.PathLike | None =
     except errors.WeightsError as e:
       raise errors.WeightsError(str(e).replace(str(tmp), url)) from None  # name the file by its URL
     os.replace(tmp, cache / PTH_NAME)
+    done = True
     return path
   finally:
     tmp.unlink(missing_ok=True)
+    for d in made if not done else ():  # the folders this call made, innermost first, if still empty
+      if d.is_dir() and not any(d.iterdir()):
+        d.rmdir()
 
 
 def resolve(weights: str | os.PathLike | None = "default", cache_dir: str | os.PathLike | None = None) -> pathlib.Path:

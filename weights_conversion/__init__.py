@@ -22,7 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
-from fcjax import errors
+from fcjax import _io, errors
 from weights_conversion import _shapes, checkpoint, lucent_pth, lucid_pb
 
 __all__ = ["FORMATS", "check_params", "convert", "detect_format", "file_sha256", "git_blob_id", "info", "params_digest",
@@ -60,8 +60,7 @@ def check_params(params: Mapping, source: str = "params") -> None:
   problems += [f"wrong shape for {k}: {s}, expected {expected[k]}" for k, s in got.items()
                if k in expected and s != expected[k]]
   if problems:
-    raise errors.WeightsError(f"{source} does not match InceptionV1: {len(problems)} problem(s):\n  "
-                              + "\n  ".join(problems))
+    raise errors.WeightsError(f"{source} does not match InceptionV1: {errors.problems_line(problems)}")
 
 
 def read_params(src: str | os.PathLike) -> dict:
@@ -131,6 +130,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
   dst = pathlib.Path(dst)
   if dst.exists() and not overwrite:  # before the (slow) read, so the user hears about it at once
     raise errors.WeightsError(f"{dst} already exists; choose another destination or overwrite it (--force)")
+  if not dst.exists():
+    _io.check_output_path(dst, "dir", what="DST")
   fmt = detect_format(src)
   params = read_params(src)
   src_path = pathlib.Path(src).absolute()

@@ -65,8 +65,7 @@ def check(state_dict: Mapping[str, np.ndarray], source: str = "the state_dict") 
                for k, v in state_dict.items() if k in expected and tuple(np.shape(v)) != expected[k]]
   if problems:
     raise errors.WeightsError(
-        f"{source} is not Lucent's InceptionV1 (inception5h) state_dict: {len(problems)} problem(s):\n  "
-        + "\n  ".join(problems))
+        f"{source} is not Lucent's InceptionV1 (inception5h) state_dict: {errors.problems_line(problems)}")
 
 
 def to_params(state_dict: Mapping[str, np.ndarray], source: str = "the state_dict") -> dict:

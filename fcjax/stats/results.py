@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from fcjax.stats.moments import Moments
 from fcjax.stats.pairs import PAIR_KINDS
 
 FORMAT = "fcjax.StatsResult/1"
+_LAYER_ARRAYS = ("mean", "std", "corr", "dead", "samples", "sample_index")  # per layer, in every stats file
 VERSION = 1
 
 
@@ -149,10 +151,22 @@ def load(path: str | os.PathLike) -> StatsResult:
     with np.load(path, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}
     header = json.loads(arrays.pop("header").tobytes().decode())
+  except zipfile.BadZipFile:
+    raise errors.FcjaxError(f"{path} is not a readable fcjax stats file (truncated or not an .npz); make it again "
+                            "with fcjax stats") from None
   except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
-    raise errors.FcjaxError(f"{path} is not a readable fcjax stats file: {e}") from None
+    raise errors.FcjaxError(f"{path} is not a readable fcjax stats file: {errors.one_line(e)}") from None
+  if not isinstance(header, dict):
+    raise errors.FcjaxError(f"{path} is not a complete fcjax stats file (its header is a {type(header).__name__}, "
+                            "not an object); make it again with fcjax stats")
   if header.get("format") != FORMAT:
     raise errors.FcjaxError(f"{path} is not an fcjax stats file (format {header.get('format')!r}, expected {FORMAT!r})")
+  missing = [k for k in ("meta", "layers") if k not in header]
+  missing += [f"l{t}.{a}" for t in range(len(header.get("layers", []))) for a in _LAYER_ARRAYS
+              if f"l{t}.{a}" not in arrays]
+  if missing:
+    raise errors.FcjaxError(f"{path} is not a complete fcjax stats file (missing {', '.join(missing[:3])}); make it "
+                            "again with fcjax stats")
   layers = {}
   for t, lm in enumerate(header["layers"]):
     p = f"l{t}."

@@ -29,6 +29,8 @@ _RELUS = ("plain", "redirected")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that do not change the result (only how the work is split): a resume may change them.
 EXECUTION_FIELDS = ("chunk_size",)
+# Largest canvas / model input side accepted (px): above any model's input, below what exhausts memory at once.
+MAX_IMAGE_SIZE = 4096
 
 
 # Fields the compiled program does not depend on: traced (seed, learning_rate, redirect_steps, steps: only through
@@ -151,6 +153,9 @@ class SweepConfig:
       raise errors.FcjaxError(f"SweepConfig.n_seeds must be at least 1 (the paper uses 5), got {self.n_seeds}")
     for name in ("n_angles", "n_seeds", "steps", "block_steps", "canvas_size", "input_size", "n_crops"):
       positive_int(name)
+    for name in ("canvas_size", "input_size"):
+      if getattr(self, name) > MAX_IMAGE_SIZE:
+        raise errors.FcjaxError(f"SweepConfig.{name} must be at most {MAX_IMAGE_SIZE} px, got {getattr(self, name)}")
     objectives.check_exponent(self.p, self.floor)
     if self.param not in _PARAMS:
       raise errors.FcjaxError(f"SweepConfig.param must be one of {_PARAMS}, got {self.param!r}")
@@ -184,10 +189,7 @@ class SweepConfig:
 
   def replace(self, **changes) -> "SweepConfig":
     """A copy with ``changes`` applied (validated)."""
-    names = [f.name for f in dataclasses.fields(self)]
-    unknown = sorted(set(changes) - set(names))
-    if unknown:
-      raise errors.FcjaxError(f"SweepConfig has no field(s) {unknown}; fields: {names}")
+    _check_names(changes, "SweepConfig has no field")
     new_param = changes.get("param", self.param)
     if new_param != self.param:  # recipe fields still at the old parameterization's defaults follow the new one
       for name, value in RECIPES.get(self.param, {}).items():
@@ -206,10 +208,9 @@ class SweepConfig:
   @classmethod
   def from_dict(cls, d: Mapping[str, Any]) -> "SweepConfig":
     """The config of a dict written by :meth:`to_dict` (e.g. ``SweepResult.config``); unknown keys are an error."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-      raise errors.FcjaxError(f"unknown SweepConfig field(s) {unknown}; valid: {sorted(names)}")
+    if not isinstance(d, Mapping):
+      raise errors.FcjaxError(f"a SweepConfig needs a mapping of fields, got a {type(d).__name__}")
+    _check_names(d, "unknown SweepConfig field")
     return cls(**dict(d))
 
   @classmethod
@@ -260,3 +261,13 @@ class SweepConfig:
   def n_blocks(self) -> int:
     """Compiled blocks per phase: ceil(steps / block_steps)."""
     return -(-self.steps // self.block_steps)
+
+
+def _check_names(fields: Mapping[str, Any], what: str) -> None:
+  """FcjaxError ``"<what> 'stepz'; did you mean 'steps'?"`` for the first name that is not a SweepConfig field."""
+  names = [f.name for f in dataclasses.fields(SweepConfig)]
+  unknown = sorted(str(k) for k in set(fields) - set(names))
+  if unknown:
+    hint = errors.did_you_mean(unknown[0], names) or f"; fields: {', '.join(names)}"
+    more = f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""
+    raise errors.FcjaxError(f"{what} {unknown[0]!r}{more}{hint}")
