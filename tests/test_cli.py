@@ -156,8 +156,16 @@ def test_demo_main_job_offline(tmp_path, monkeypatch):
   import json
   summary = json.loads((out / "summary.json").read_text())
   assert len(summary) == 3  # highest, lowest, zero pair of the one layer
-  for s in summary.values():
-    assert "q" in s and "quadrant_rel_I" in s
+  from fcjax import measures
+  for key, s in summary.items():
+    verdicts = [s[f"verdict_{x}"] for x in measures.QUADRANTS]
+    assert set(verdicts) <= set(measures.VERDICTS), (key, verdicts)
+    for v in measures.VERDICTS:  # the quadrants grouped by verdict agree with the per-quadrant verdicts
+      assert s[v] == [x for x in measures.QUADRANTS if s[f"verdict_{x}"] == v], (key, v)
+    for x in measures.QUADRANTS:
+      assert math.isfinite(s[f"corner_{x}"]) and math.isfinite(s[f"paper_rel_c_{x}"]), (key, x)
+      assert f"q_{x}" in s
+    assert len(s["units"]) == 2 and s["units"][0] != s["units"][1]
 
 
 def test_readme_python_api_snippet(monkeypatch, tmp_path):
