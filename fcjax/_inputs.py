@@ -28,7 +28,7 @@ def _random_seed(weights: str) -> int | None:
   """The seed of a 'random[:SEED]' weights string, or None when ``weights`` is not that keyword."""
   if weights != "random" and not weights.startswith("random:"):
     return None
-  text = weights.partition(":")[2] or "0"
+  text = weights.partition(":")[2] if ":" in weights else "0"
   try:
     seed = int(text)
   except ValueError:

@@ -159,7 +159,8 @@ def cmd_stats(args) -> int:
                                fresh=args.fresh, say=_say)
   for name, ls in result.layers.items():
     print(f"{name}: {ls.count} images, {int(ls.dead.sum())} dead units")
-  print(f"wrote {args.out}")
+  if distributed.is_writer():
+    print(f"wrote {args.out}")
   return 0
 
 
@@ -214,7 +215,8 @@ def cmd_sweep(args) -> int:
                                fresh=args.fresh, say=_say, stats_path=args.stats)
   info = experiment.plot_result(result, stats_result, out, args.format)
   print(result.summary())
-  print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
+  if distributed.is_writer():
+    print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
   return 0
 
 
@@ -253,7 +255,8 @@ def cmd_figure(args) -> int:
                           backend=args.backend, formats=args.format, fresh=args.fresh, say=_say)
   for key, s in run.summary.items():
     print(f"{key}: units {tuple(s['units'])} r={s['correlation']:+.3f}  {measures.format_summary(s)}")
-  print(f"wrote {', '.join(str(p) for p in run.paths)}")
+  if distributed.is_writer():
+    print(f"wrote {', '.join(str(p) for p in run.paths)}")
   return 0
 
 

@@ -41,7 +41,7 @@ def test_weights_help_says_how_to_pass_a_file_named_like_a_keyword(argv, capsys)
 
 @pytest.mark.parametrize("weights, needle, kind", [
     ("random:abc", "random:abc", errors.UsageError), ("random:-1", "2**32", errors.UsageError),
-    ("random:4294967296", "2**32", errors.UsageError), ("randm", "did you mean 'random'", errors.WeightsError),
+    ("random:4294967296", "2**32", errors.UsageError), ("random:", "SEED", errors.UsageError), ("randm", "did you mean 'random'", errors.WeightsError),
     ("defualt", "did you mean 'default'", errors.WeightsError), ("randomx", "'random'", errors.WeightsError)])
 def test_load_model_checks_weights_keywords(weights, needle, kind, tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)

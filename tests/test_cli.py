@@ -226,3 +226,37 @@ def test_sweep_and_stats_out_reuse_only_matching_inputs(capsys, tmp_path, monkey
   lines = run(stats_argv[:-4] + ["--n", "24"] + stats_argv[-4:])
   assert any(l.startswith("fcjax: recomputing") and "n: 16 -> 24" in l for l in lines), lines
   assert stats.load(tmp_path / "s.npz").meta["count"] == 24
+
+
+def _free_port() -> int:
+  import socket
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_stats_over_two_processes_writes_once_and_matches_one(tmp_path):
+  """``fcjax stats --coordinator --num-processes 2 --process-id I`` on two localhost processes: both exit 0, the
+  stats file (written by process 0 only) equals a one-process run's to float64 rounding (issue 18 item 1)."""
+  argv = ["-m", "fcjax", "stats", "--model", "demo", "--dataset", "procedural:16", "--layers", "conv4_pre_relu",
+          "--batch-size", "8"]
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_", "JAX_COORDINATOR"))}
+  env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  one = subprocess.run([sys.executable, *argv, "--out", "one.npz"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert one.returncode == 0, one.stderr
+  cluster = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
+  procs = [subprocess.Popen([sys.executable, *argv, "--out", "two.npz", *cluster, "--process-id", str(i)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err
+  assert "wrote two.npz" in outs[0][0] and "wrote" not in outs[1][0]  # only the writer says it wrote
+  a, b = stats.load(tmp_path / "one.npz"), stats.load(tmp_path / "two.npz")
+  assert a.meta["count"] == b.meta["count"] == 16
+  for name in ("mean", "std", "corr"):
+    np.testing.assert_allclose(getattr(b.layers["conv4_pre_relu"], name), getattr(a.layers["conv4_pre_relu"], name),
+                               rtol=1e-12, atol=1e-12)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["one.npz", "one.npz.inputs.json", "two.npz",
+                                                         "two.npz.inputs.json"]
