@@ -215,6 +215,13 @@ def _write_json(path: pathlib.Path, obj: Any) -> None:
   _io.atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def _data_line(stats_result) -> str:
+  """The figure footer's data line: what the natural-image cloud and the correlations were computed on."""
+  m = stats_result.meta
+  return (f"data: {m.get('dataset', '?')}, n = {m.get('count', '?')} images, {m.get('readout', '?')} readout "
+          f"at {m.get('input_size', '?')} px (the grey cloud: {min(int(m.get('n_samples') or 0), int(m.get('count') or 0))} of them)")
+
+
 def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> dict:
   """The combination plot, ``measures.json`` and ``result.csv`` of a one-pair sweep result, into ``out_dir``."""
   import matplotlib
@@ -224,7 +231,8 @@ def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Seque
   out_dir = pathlib.Path(out_dir)
   i, j = (int(u) for u in result.pairs[0])
   cloud, corr = cloud_and_corr(stats_result, result.layer, i, j)
-  fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr)
+  fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr,
+                              provenance=[_data_line(stats_result)] if stats_result is not None else ())
   paths = write_figure(fig, out_dir / "plot", formats)
   plt.close(fig)
   summary = measures.summarize(result, 0, cloud=cloud)
@@ -361,7 +369,7 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
   decision = _manifest.decide(fig_manifest, fig_inputs, exists=all(p.is_file() for p in paths), fresh=fresh)
   actions["figure"] = _reuse_or_clear(str(out / "figure"), decision, [], say)
   if not decision.reuse:
-    fig = plot.figure(panels, ncols=len(picks))
+    fig = plot.figure(panels, ncols=len(picks), provenance=[_data_line(stats_result)])
     title = f"fcjax feature-combination plots: {model.name}"
     if model.name == "demo":
       title += " (embedded DEMO model on procedural images)"
