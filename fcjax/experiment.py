@@ -191,6 +191,13 @@ def _write_json(path: pathlib.Path, obj: Any) -> None:
   _io.atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def _data_line(stats_result) -> str:
+  """The figure footer's data line: what the natural-image cloud and the correlations were computed on."""
+  m = stats_result.meta
+  return (f"data: {m.get('dataset', '?')}, n = {m.get('count', '?')} images, {m.get('readout', '?')} readout "
+          f"at {m.get('input_size', '?')} px (the grey cloud: {min(int(m.get('n_samples') or 0), int(m.get('count') or 0))} of them)")
+
+
 def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> dict:
   """The combination plot, ``measures.json`` and ``result.csv`` of a one-pair sweep result, into ``out_dir``."""
   import matplotlib
@@ -204,7 +211,8 @@ def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Seque
   paths = [(out_dir / "plot").with_suffix("." + fmt) for fmt in formats]
 
   def write():
-    fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr)
+    fig = plot.combination_plot(result, 0, cloud=cloud, correlation=corr,
+                                provenance=[_data_line(stats_result)] if stats_result is not None else ())
     write_figure(fig, out_dir / "plot", formats)
     plt.close(fig)
     _write_json(out_dir / "measures.json", summary)
@@ -345,7 +353,7 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
   actions["figure"] = _reuse_or_clear(str(out / "figure"), decision, [], say)
 
   def write_fig():
-    fig = plot.figure(panels, ncols=len(picks))
+    fig = plot.figure(panels, ncols=len(picks), provenance=[_data_line(stats_result)])
     title = f"fcjax feature-combination plots: {model.name}"
     if model.name == "demo":
       title += " (embedded DEMO model on procedural images)"

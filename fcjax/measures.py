@@ -388,6 +388,7 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
     inq = (sx * un[:, 0] >= 0) & (sy * un[:, 1] >= 0) & (c_best > 0)
     fit = fit_frontier(un[inq])
     out[f"q_{name}"] = float(fit.q) if fit.trusted else math.nan
+    out[f"q_bound_{name}"] = _q_bound(fit.q)
     out[f"q_rel_rms_{name}"], out[f"q_n_{name}"], out[f"q_note_{name}"] = float(fit.rel_rms), int(fit.n), fit.note
   out["verdicts"] = [out[f"verdict_{n}"] for n in QUADRANTS]
   out.update({v: [n for n in QUADRANTS if out[f"verdict_{n}"] == v] for v in VERDICTS})
@@ -427,6 +428,24 @@ def fmt(v: float | None, spec: str = ".2f") -> str:
   return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
 
 
+def _q_bound(q: float) -> str:
+  """'lower' / 'upper' where the fitted q sits at that end of Q_RANGE (then it is a bound, not an estimate), else ''."""
+  if not math.isfinite(q):
+    return ""
+  lo, hi = (math.log(v) for v in Q_RANGE)
+  return "lower" if math.log(q) - lo < 1e-3 else "upper" if hi - math.log(q) < 1e-3 else ""
+
+
+def q_text(summary: dict, name: str, spec: str = ".2g") -> str:
+  """A quadrant's frontier exponent as the fit supports it: '1.7', '<=0.5' / '>=20' at a bound of Q_RANGE (the data
+  only say q is at least that extreme), 'n/a' where the fit disowns it (``q_note_X`` says why)."""
+  q = summary.get(f"q_{name}", math.nan)
+  if q is None or not math.isfinite(q):
+    return "n/a"
+  bound = summary.get(f"q_bound_{name}", "")
+  return f"<={Q_RANGE[0]:g}" if bound == "lower" else f">={Q_RANGE[1]:g}" if bound == "upper" else format(q, spec)
+
+
 def verdict_text(summary: dict, name: str) -> str:
   """e.g. 'III uncertain (under-reached, seeds)': a quadrant's verdict with the codes of its reasons."""
   codes = list(dict.fromkeys(r.split(":")[0] for r in summary[f"reasons_{name}"]))
@@ -437,7 +456,7 @@ def format_summary(summary: dict) -> str:
   """One line of :func:`summarize`'s dict: verdicts, corner measures, q per quadrant, reach, paper-style relative C."""
   verd = ", ".join(verdict_text(summary, k) for k in QUADRANTS)
   corner = " ".join(f"{k} {fmt(summary[f'corner_{k}'])}" for k in QUADRANTS)
-  q = " ".join(f"{k} {fmt(summary[f'q_{k}'], '.2g')}" for k in QUADRANTS)
+  q = " ".join(f"{k} {q_text(summary, k)}" for k in QUADRANTS)
   reach = f"reach x{fmt(summary['reach_median'], '.2g')} median of natural" if math.isfinite(
       summary["reach_median"]) else "reach n/a"
   rel = " ".join(f"{k} {fmt(summary[f'paper_rel_c_{k}'])}" for k in QUADRANTS)

@@ -118,7 +118,7 @@ def annotations(result, pair: int = 0, cloud: np.ndarray | None = None, *, loop_
   return [f"red loop: radius = {loop_scale:g} x mean C over {s['seeds']} seeds (< 0 -> 0)",
           "; ".join(measures.verdict_text(s, q) for q in qs),
           f"corner K: {row('corner_')}  (< {measures.CORNER_COLLAPSED:g}: collapsed)",
-          f"q: {row('q_', '.2g')};  {reach}",
+          f"q: {'  '.join(f'{q} {measures.q_text(s, q)}' for q in qs)};  {reach}",
           f"paper rel. C: {row('paper_rel_c_')}"]
 
 

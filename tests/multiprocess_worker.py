@@ -13,16 +13,11 @@ it wrote under ``DIR`` as seen by a Python audit hook (:class:`WriteAudit`). Job
   writes ``DIR/sweep/`` (``SweepResult.save``). With ``--resume-dir`` the
   state is checkpointed after every block (orbax, collectively); ``--pause-at`` makes one process stop for a minute
   after that block's checkpoint (so that the test can SIGKILL it there).
-* ``--stats FOLDER``: statistics of two layers of the demo model over the photos of an image folder; process p
-  reads only its share of the images (:func:`fcjax.distributed.process_slice`), the per-process moments and
-  samples are gathered exactly (:func:`fcjax.distributed.allgather_objects`) and merged by process 0 with the
-  Chan/Golub/LeVeque update (``fcjax.stats.moments_merge``), which writes ``DIR/stats.npz``.
+* ``--stats FOLDER``: statistics of two layers of the demo model over the photos of an image folder
+  (``fcjax.stats.compute``: process p reads only its share of the images, ``fcjax.data.shard``; the parts are
+  gathered exactly and merged, ``fcjax.stats.merge``); process 0 writes ``DIR/stats.npz``.
 
 Without ``--coordinator`` it is a one-process run (the reference the test compares with).
-
-PROTOTYPE (not library code yet, see the report of issue 18): :class:`ShardSource` (a slice of an image source that
-keeps the global stream indices, proposed as ``fcjax.data.shard``) and :func:`merge_stats` (proposed as
-``fcjax.stats.merge``) live here because ``fcjax/data`` and ``fcjax/stats.py`` are not this change's to edit.
 """
 
 from __future__ import annotations
@@ -50,70 +45,6 @@ def sweep_config():
   return sweep.SweepConfig(param="pixel", transforms="none", canvas_size=toys.SIZE, input_size=toys.SIZE,
                            optimizer="adam", learning_rate=0.1, steps=6, block_steps=2, n_angles=4, n_seeds=2,
                            relu="plain")
-
-
-# ------------------------------------------------------------------------------------ PROTOTYPE: data sharding
-
-class ShardSource:
-  """PROTOTYPE of ``fcjax.data.shard(source, start, stop)``: images ``[start, stop)`` of ``source``.
-
-  Batches carry the GLOBAL stream indices (so the bottom-k sample's priorities, which hash the stream index, are
-  those of a one-process run), and ``start=`` of :meth:`batches` is a global stream position too (what
-  ``fcjax.stats`` passes back on resume). ``len()`` is the shard's size.
-  """
-
-  def __init__(self, source, start: int, stop: int):
-    self.source, self.start, self.stop = source, int(start), int(stop)
-    self.name = f"{source.name}[{self.start}:{self.stop}]"
-    self.label_names = getattr(source, "label_names", None)
-
-  @property
-  def skipped(self) -> int:
-    return getattr(self.source, "skipped", 0)
-
-  def __len__(self) -> int:
-    return self.stop - self.start
-
-  def batches(self, batch_size: int, size: int, *, start: int = 0):
-    import numpy as np  # noqa: PLC0415
-    for batch in self.source.batches(batch_size, size, start=max(self.start, int(start))):
-      keep = np.asarray(batch["index"]) < self.stop
-      if not keep.any():
-        return
-      yield {k: np.asarray(v)[keep] for k, v in batch.items()}
-      if not keep.all():
-        return
-
-
-def merge_stats(parts: list, n_samples: int, seed: int, k: int, offsets: list[int]):
-  """PROTOTYPE of ``fcjax.stats.merge``: the StatsResult of the union of disjoint shards (``parts``, each a
-  StatsResult computed on a :class:`ShardSource`), exact up to float64 rounding.
-
-  Moments: Chan et al.'s pairwise merge. Sample: the bottom-k of the union is the bottom-k of the shards'
-  bottom-k samples (priorities rehashed from the global stream index). ``offsets``: each shard's first global
-  position; today's ``stats.compute`` counts the positions before a shard as skipped (its state starts at 0), which
-  is subtracted here (the proposed library change starts the state at the shard's offset instead).
-  """
-  from fcjax import stats  # noqa: PLC0415
-  import numpy as np  # noqa: PLC0415
-  first = parts[0]
-  layers = {}
-  for name in first.layers:
-    m = stats.moments_init(first.layers[name].channels)
-    for part in parts:
-      m = stats.moments_merge(m, part.layers[name].moments())
-    index = np.concatenate([p.layers[name].sample_index for p in parts])
-    vectors = np.concatenate([p.layers[name].samples for p in parts])
-    s = stats.sample_update(stats.sample_init({name: vectors.shape[1]}), index, {name: vectors}, n_samples, seed)
-    mean, std, corr, dead = stats.moments_finalize(m)
-    layers[name] = stats.LayerStats(layer=name, count=m.n, mean=mean, std=std, corr=corr, dead=dead,
-                                    samples=s.vectors[name], pairs=stats.select_pairs(corr, k, dead),
-                                    sample_index=s.index, comoment=m.m2)
-  skipped = sum(int(p.meta["skipped"]) - off for p, off in zip(parts, offsets))
-  meta = dict(first.meta, count=sum(int(p.meta["count"]) for p in parts), skipped=skipped,
-              dataset=first.meta["dataset"].rsplit("[", 1)[0], dataset_size=sum(p.meta["dataset_size"] for p in parts),
-              n_processes=len(parts))
-  return stats.StatsResult(meta=meta, layers=layers)
 
 
 class WriteAudit:
@@ -177,23 +108,18 @@ def run_sweep(out: pathlib.Path, resume_dir: str | None, pause_at: tuple[int, in
 
 
 def run_stats(out: pathlib.Path, folder: str) -> dict:
-  import jax  # noqa: PLC0415
   import fcjax  # noqa: PLC0415
   from fcjax import stats  # noqa: PLC0415
 
   model = fcjax.demo.MODEL
   params = model.load_params()
   source = fcjax.data.folder(folder)
-  start, stop = distributed.process_slice(len(source))
-  n_samples, seed, k = 5, 0, 3
-  part = stats.compute(model, params, ShardSource(source, start, stop), STATS_LAYERS, batch_size=4,
-                       n_samples=n_samples, seed=seed, k=k, devices=jax.local_devices())
-  gathered = distributed.allgather_objects((part, start))
+  # the library shards over the processes itself: each reads its share, all get the merged result
+  result = stats.compute(model, params, source, STATS_LAYERS, batch_size=4, n_samples=5, seed=0, k=3)
   if distributed.is_writer():
-    merged = merge_stats([p for p, _ in gathered], n_samples, seed, k, [s for _, s in gathered])
-    merged.save(out / "stats.npz")
+    result.save(out / "stats.npz")
   distributed.barrier("stats saved")
-  return {"shard": [start, stop], "shard_count": part.meta["count"]}
+  return {"shard": list(distributed.process_slice(len(source))), "count": result.meta["count"]}
 
 
 def main(argv=None) -> int:

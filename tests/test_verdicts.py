@@ -145,3 +145,12 @@ def test_a_recipe_that_cannot_reach_the_cloud_is_uncertain_not_collapsed():
   # the same weak sweep without a cloud cannot tell: then I and III read as collapsed (and a note says why)
   blind = measures.summarize(res, 0)
   assert blind["collapsed"] == ["I", "III"] and any("no natural-image cloud" in n for n in blind["notes"])
+
+
+def test_q_is_printed_as_a_bound_at_the_ends_of_its_range_and_never_when_untrusted():
+  lo, hi = measures.Q_RANGE
+  s = {"q_I": 1.7, "q_bound_I": "", "q_II": lo, "q_bound_II": "lower", "q_III": hi, "q_bound_III": "upper",
+       "q_IV": float("nan"), "q_bound_IV": ""}
+  assert [measures.q_text(s, q) for q in measures.QUADRANTS] == ["1.7", f"<={lo:g}", f">={hi:g}", "n/a"]
+  assert measures._q_bound(lo) == "lower" and measures._q_bound(hi) == "upper" and measures._q_bound(2.0) == ""
+  assert measures._q_bound(float("nan")) == ""

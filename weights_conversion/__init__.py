@@ -99,15 +99,10 @@ def git_blob_id(path: str | os.PathLike) -> str:
 
 
 def params_digest(params: Mapping) -> str:
-  """Hex sha256 of the parameter values (names, shapes and float32 bytes in sorted order): identifies weights
-  independently of the file they came from."""
-  h = hashlib.sha256()
-  for name in sorted(params):
-    for key in sorted(params[name]):
-      a = np.ascontiguousarray(np.asarray(params[name][key], np.float32))
-      h.update(f"{name}/{key}{a.shape}".encode())
-      h.update(a.tobytes())
-  return h.hexdigest()
+  """Hex sha256 of the parameter values, recorded as ``metadata['params_sha256']``: identifies weights independently
+  of the file they came from. The one definition, :func:`fcjax._io.params_digest` (what stats files, sweeps and
+  manifests record), so a converted checkpoint's metadata matches what a run on it records."""
+  return _io.params_digest(params)
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool = False, source: str | None = None,

@@ -11,7 +11,8 @@ Every source satisfies one small protocol (nothing is held in memory beyond a fe
         #    batch_size at the end or where images were skipped.
 
 Constructors: :func:`folder`, :func:`tfds`, :func:`tfds_folder`, :func:`procedural` and :func:`from_spec` (the CLI's
-``--dataset`` strings). File-backed sources decode in a thread pool with bounded prefetch
+``--dataset`` strings); :func:`shard` takes one host's contiguous share of any source, keeping global positions.
+File-backed sources decode in a thread pool with bounded prefetch
 (:mod:`fcjax.data.pipeline`) and share one preprocessing function (:mod:`fcjax.data.preprocess`: decode, resize the
 shorter side, centre crop, float32 [0, 1]). :func:`progress` wraps a batch stream in a progress bar (images/s).
 
@@ -36,9 +37,10 @@ from fcjax.data.folder import FolderSource
 from fcjax.data.folder import resolve as resolve_folder
 from fcjax.data.pipeline import progress
 from fcjax.data.preprocess import load_image
+from fcjax.data.shard import ShardSource, shard
 
-__all__ = ["Source", "FolderSource", "folder", "tfds", "tfds_folder", "procedural", "from_spec", "progress",
-           "load_image"]
+__all__ = ["Source", "FolderSource", "ShardSource", "folder", "shard", "tfds", "tfds_folder", "procedural",
+           "from_spec", "progress", "load_image"]
 
 
 class Source(Protocol):

@@ -36,12 +36,14 @@ Example::
 Modules, one stage each: :mod:`~fcjax.stats.moments` (mergeable moments), :mod:`~fcjax.stats.sample` (bottom-k
 sample), :mod:`~fcjax.stats.pairs` (pair choice), :mod:`~fcjax.stats.forward` (the jitted forward and its device
 placement), :mod:`~fcjax.stats.accumulate` (the pass: :func:`compute`), :mod:`~fcjax.stats.resume` (the resume
-file) and :mod:`~fcjax.stats.results` (:class:`StatsResult` and its file format).
+file), :mod:`~fcjax.stats.results` (:class:`StatsResult` and its file format) and :mod:`~fcjax.stats.merge` (the
+union of parts over disjoint positions: several hosts).
 """
 
 from __future__ import annotations
 
 from fcjax.stats.accumulate import compute
+from fcjax.stats.merge import merge
 from fcjax.stats.moments import (DEAD_RTOL, Moments, moments_finalize, moments_init, moments_merge, moments_of,
                                  moments_update)
 from fcjax.stats.pairs import PAIR_KINDS, select_pairs
@@ -50,5 +52,5 @@ from fcjax.stats.resume import STATE_FORMAT
 from fcjax.stats.sample import Sample, sample_init, sample_priority, sample_update
 
 __all__ = ["DEAD_RTOL", "FORMAT", "PAIR_KINDS", "STATE_FORMAT", "VERSION", "LayerStats", "Moments", "Sample",
-           "StatsResult", "compute", "load", "moments_finalize", "moments_init", "moments_merge", "moments_of",
+           "StatsResult", "compute", "load", "merge", "moments_finalize", "moments_init", "moments_merge", "moments_of",
            "moments_update", "sample_init", "sample_priority", "sample_update", "select_pairs", "weights_digest"]

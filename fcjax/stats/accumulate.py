@@ -55,9 +55,60 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
   Returns:
     A :class:`StatsResult`.
 
+  Several processes (``fcjax.distributed.initialize``): every process calls this with the same arguments; each reads
+  its contiguous share of the first ``max_images`` stream positions, and all return the merged result (equal to one
+  process's to float64 rounding when no image is unreadable). Only one process should write it
+  (``fcjax.distributed.is_writer``).
+
   Raises (before anything is compiled): UnknownLayerError, InputSizeError, DatasetError (empty source),
   ConfigMismatchError (state file from another configuration), FcjaxError (bad arguments).
   """
+  import jax  # noqa: PLC0415
+
+  kwargs = dict(readout=readout, input_size=input_size, batch_size=batch_size, n_samples=n_samples, k=k,
+                state_path=state_path, progress=progress, max_images=max_images, seed=seed,
+                checkpoint_every=checkpoint_every, devices=devices, dtype=dtype, weights_label=weights_label)
+  if jax.process_count() > 1 and not hasattr(source, "offset"):
+    return _over_processes(model, params, source, layers, **kwargs)
+  return _compute_one(model, params, source, layers, **kwargs)
+
+
+def _over_processes(model, params, source, layers, *, max_images, state_path, **kwargs) -> StatsResult:
+  """Every process reads its contiguous share of the first ``max_images`` stream positions
+  (:func:`fcjax.distributed.process_slice`), the parts travel to every process exactly
+  (:func:`fcjax.distributed.allgather_objects`) and are merged (:func:`fcjax.stats.merge`): every process returns the
+  same result, equal to one process's over those positions up to float64 rounding. Each process resumes from its own
+  state file (``state_path`` with ``.p<I>of<N>`` before the suffix)."""
+  import jax  # noqa: PLC0415
+
+  from fcjax import distributed  # noqa: PLC0415
+  from fcjax.data.shard import shard  # noqa: PLC0415
+  from fcjax.stats.merge import merge  # noqa: PLC0415
+
+  available = len(source)
+  if available == 0:
+    raise errors.DatasetError(f"dataset {source.name} has no images")
+  if max_images is not None and int(max_images) < 1:
+    raise errors.FcjaxError(f"max_images must be >= 1 or None, got {max_images}")
+  target = available if max_images is None else min(int(max_images), available)
+  start, stop = distributed.process_slice(target)
+  pid, count = jax.process_index(), jax.process_count()
+  if state_path is not None:
+    p = pathlib.Path(state_path)
+    state_path = p.with_name(f"{p.stem}.p{pid}of{count}{p.suffix}")
+  part = _compute_one(model, params, shard(source, start, stop), layers, max_images=None, state_path=state_path,
+                      **kwargs)
+  merged = merge(distributed.allgather_objects(part))
+  notes = list(merged.meta["notes"])
+  if max_images is not None and int(max_images) > available:
+    notes.append(f"asked for {int(max_images)} images, the dataset {source.name} has {available}: used all")
+  merged.meta.update(dataset_size=available, requested_images=max_images, n_processes=count, notes=notes)
+  return merged
+
+
+def _compute_one(model, params, source, layers, *, readout, input_size, batch_size, n_samples, k, state_path,
+                 progress, max_images, seed, checkpoint_every, devices, dtype, weights_label) -> StatsResult:
+  """:func:`compute` in this process alone, over all of ``source`` (a shard: its positions)."""
   import jax  # noqa: PLC0415
   import jax.numpy as jnp  # noqa: PLC0415
 
@@ -104,12 +155,15 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
   config = {"format": STATE_FORMAT, "model": model.name, "weights_digest": weights_digest(params), "layers": canon,
             "readout": _readout.name(readout), "input_size": size, "dataset": source.name, "dataset_size": available,
             "max_images": target, "n_samples": n_samples, "seed": int(seed), "dtype": jnp.dtype(dtype).name}
+  if getattr(source, "offset", 0):
+    config["offset"] = int(source.offset)
   path = None if state_path is None else pathlib.Path(state_path)
   if path is not None and path.exists():
     state = _State.load(path, config)
     log.info("resuming %s from image %d (position %d)", path, state.count, state.position)
   else:
-    state = _State(config, 0, 0, 0, {n: moments_init(c) for n, c in channels.items()}, sample_init(channels))
+    offset = int(getattr(source, "offset", 0))  # a shard starts at its first global position
+    state = _State(config, offset, 0, 0, {n: moments_init(c) for n, c in channels.items()}, sample_init(channels))
 
   # --- the pass
   forward = _forward(model, canon, readout, dtype)
@@ -154,8 +208,8 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
         absorb(*_fetch(*pending))
         pending = None
       if queued < target:  # the stream ended: trailing unreadable images were skipped too
-        state = state._replace(skipped=state.skipped + max(0, available - state.position),
-                               position=max(state.position, available))
+        end = int(getattr(source, "offset", 0)) + available
+        state = state._replace(skipped=state.skipped + max(0, end - state.position), position=max(state.position, end))
   except BaseException:
     if path is not None and state.count > last_saved:
       state.save(path)
