@@ -11,8 +11,12 @@ Commands::
 
 Every heavy command takes ``--smoke`` (tiny settings, about a minute on a laptop CPU) and ``--fresh`` (recompute
 every artefact instead of reusing those whose recorded inputs match). This module only parses arguments, prints and
-maps errors to exit codes; the work is :mod:`fcjax.experiment`'s. Bad input exits with status 2 and one line on
-stderr, never a traceback.
+maps errors to exit codes; the work is :mod:`fcjax.experiment`'s.
+
+Exit status: 0 done; 2 bad input (one line ``fcjax: error: ...`` on stderr saying what to do, nothing written);
+130 interrupted (rerun to resume); 1 with a Python traceback is a bug in fcjax, to be reported with the command.
+``stats``, ``sweep`` and ``figure`` take the cluster flags of :func:`fcjax.distributed.add_cli_args` and join the
+cluster before any other JAX use; only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -371,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       distributed.from_args(args)
     return args.func(args)
   except errors.FcjaxError as e:
-    _say(f"fcjax: error: {e}")
+    _say(f"fcjax: error: {errors.one_line(e, 2000)}")
     return 2
   except FileNotFoundError as e:
     _say(f"fcjax: error: {e.filename or e}: no such file")

@@ -33,6 +33,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import logging
 import os
@@ -123,6 +124,13 @@ def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say
 
 # ------------------------------------------------------------------------------------------------ stats
 
+def _state_files(state: pathlib.Path) -> list[pathlib.Path]:
+  """The resume files of a statistics pass that exist: ``state`` (one process) and the per-process ones that
+  :func:`fcjax.stats.compute` names ``<stem>.p<I>of<N><suffix>`` over several processes."""
+  found = sorted(state.parent.glob(f"{glob.escape(state.stem)}.p*of*{glob.escape(state.suffix)}"))
+  return ([state] if state.exists() else []) + found
+
+
 def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, readout: Any = "neuron",
           size: int | None = None, n: int | None = None, batch_size: int = 32, weights_label: str | None = None,
           data_dir: str | None = None, backend: str = "auto", fresh: bool = False, say: Say = _say_default,
@@ -147,7 +155,7 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
   decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
   if not decision.reuse and source is None:  # before anything is deleted: a bad dataset changes nothing
     source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
-  action = _reuse_or_clear(str(out), decision, [out, manifest, state], say)
+  action = _reuse_or_clear(str(out), decision, [out, manifest, *_state_files(state)], say)
   if decision.reuse:
     return stats_lib.load(out), action
   compute = lambda: stats_lib.compute(  # noqa: E731
@@ -157,18 +165,18 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
   try:
     result = compute()
   except errors.ConfigMismatchError as e:  # an interrupted pass of another configuration left its state here
-    if not state.exists():
+    if not _state_files(state):
       raise
     say(f"fcjax: discarding {state}: {e}")
     distributed.barrier(f"fcjax-discard:{state}")
-    _writer(f"fcjax-discarded:{state}", state.unlink)
+    _writer(f"fcjax-discarded:{state}", lambda: [f.unlink() for f in _state_files(state)])
     result = compute()
 
   def write():
     result.save(out)
     _manifest.record(manifest, inputs)
-    if state.exists():
-      state.unlink()
+    for f in _state_files(state):  # finished: the resume files of every process go
+      f.unlink()
   _writer(f"fcjax-wrote:{out}", write)
   return result, action
 
