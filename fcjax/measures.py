@@ -46,11 +46,11 @@ Degenerate inputs give NaN with a sentence in ``summary['notes']``, never a nump
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
 from fcjax import errors
+from fcjax._frontier import POOR_FIT_REL_RMS, Q_RANGE, FrontierFit, fit_frontier, lq_radius, q_bound  # noqa: F401
 from fcjax._select import best_seed  # the one NaN-aware best-seed rule (re-exported here)
 
 QUADRANTS = ("I", "II", "III", "IV")
@@ -59,7 +59,6 @@ HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its secon
 QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))
 QUADRANT_SIGNS = ((1, 1), (-1, 1), (-1, -1), (1, -1))
 VERDICTS = ("possible", "collapsed", "uncertain")
-Q_RANGE = (0.5, 20.0)  # bounds of the fitted exponent: below 0.5 a thin cross, above 20 a square within 3.5%
 CORNER_COLLAPSED = 0.25  # = 2^(-1/0.5), the corner of the L_0.5 ball (module docstring)
 UNREACHED = 1e-3  # a half-axis reaching less than this fraction of its unit's other half is not reached
 AXIS_FRACTION = 0.5  # phase 2 at a positive axis angle must reach this fraction of the phase-1 maximum
@@ -70,9 +69,6 @@ COLLAPSE_RELATIVE = 0.25  # paper-style: relative mean C below this fraction of 
 REACH_HALFWIDTH = math.pi / 12  # 30 degree sectors: hold natural points in most directions, keep quadrants apart
 REACH_QUANTILE = 0.98  # robust extent of the natural images in a sector
 REACH_MIN_POINTS = 20  # natural images a sector needs for a reach ratio
-POOR_FIT_REL_RMS = 0.15  # a quarter-disc fitted with a diamond has ~9%, a line segment ~75%
-_MIN_FIT_POINTS = 3
-_DISTINCT_PSI = math.radians(0.5)  # two angles to the nearest axis closer than this count as one direction
 _TWO_PI = 2.0 * math.pi
 
 
@@ -159,83 +155,6 @@ def paper_relative_c(c_mean: np.ndarray, thetas: np.ndarray) -> tuple[np.ndarray
   return mean_c, np.full(4, np.nan), notes
 
 
-# --- frontier exponent ---------------------------------------------------------------------------------------------
-def lq_radius(phi: np.ndarray, q: float) -> np.ndarray:
-  """float [...]: radius of the unit L_q ball ``|x|^q + |y|^q = 1`` along ``phi`` (radians), computed as
-  ``1 / (max(|cos|, |sin|) * (1 + (min/max)^q)^(1/q))`` so that large q does not underflow."""
-  c, s = np.abs(np.cos(phi)), np.abs(np.sin(phi))
-  hi, lo = np.maximum(c, s), np.minimum(c, s)
-  return 1.0 / (hi * np.power(1.0 + np.power(lo / hi, q), 1.0 / q))
-
-
-class FrontierFit(NamedTuple):
-  """Least-squares L_q ball through a set of points (NaN fields when it could not be fitted)."""
-  q: float        # exponent of the ball, in Q_RANGE
-  r: float        # its radius (the value of the L_q norm on the frontier)
-  rms: float      # root-mean-square radial residual
-  rel_rms: float  # rms / r: 0.01 = points within about 1% of the ball's radius
-  n: int          # points used
-  note: str       # why a field is NaN, or that q sits at a bound of Q_RANGE; '' otherwise
-  trusted: bool = True  # False where the fit disowns q (poor fit, all points on the axes): report q as NaN
-
-
-def _sse(q: float, rho: np.ndarray, phi: np.ndarray) -> tuple[float, float]:
-  """Sum of squared radial residuals at exponent q with the best radius r (closed form), and that r."""
-  g = lq_radius(phi, q)
-  r = float(np.dot(rho, g) / np.dot(g, g))
-  return float(np.sum((rho - r * g) ** 2)), r
-
-
-def fit_frontier(points: np.ndarray, *, q_range: tuple[float, float] = Q_RANGE) -> FrontierFit:
-  """Fit ``|x|^q + |y|^q = r^q`` to points float [n, 2] by least squares on the radial residual
-  ``rho - r * lq_radius(phi, q)`` (non-finite rows and the origin dropped). For a fixed q the best r is closed-form,
-  so only q in ``q_range`` is searched: 241 log-spaced values, then golden-section refinement around the best.
-  """
-  pts = np.asarray(points, np.float64).reshape(-1, 2)
-  pts = pts[np.all(np.isfinite(pts), axis=1)]
-  rho = np.hypot(pts[:, 0], pts[:, 1])
-  keep = rho > 1e-12
-  rho, phi = rho[keep], np.arctan2(pts[keep, 1], pts[keep, 0])
-  n = int(rho.size)
-  nan = (math.nan,) * 4
-  if n < _MIN_FIT_POINTS:
-    return FrontierFit(*nan, n, f"only {n} usable frontier point(s) (need {_MIN_FIT_POINTS} with C > 0): q undefined",
-                       False)
-  # lq_radius depends on phi only through the angle to the nearest axis, psi in [0, pi/4]: r and q are both
-  # determined only if the points show at least two distinct values of it.
-  psi = np.sort(np.minimum(np.mod(phi, math.pi / 2), math.pi / 2 - np.mod(phi, math.pi / 2)))
-  if 1 + int(np.sum(np.diff(psi) > _DISTINCT_PSI)) < 2:
-    return FrontierFit(*nan, n, f"the {n} frontier points lie at a single angle ({math.degrees(psi[0]):.0f} deg) to "
-                       "the axes: r and q cannot both be fitted", False)
-  lo, hi = (math.log(v) for v in q_range)
-  grid = np.linspace(lo, hi, 241)
-  sse = np.array([_sse(math.exp(v), rho, phi)[0] for v in grid])
-  k = int(np.argmin(sse))
-  a, b = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
-  inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
-  for _ in range(40):  # golden section on log q; the bracket shrinks to ~1e-10 of its width
-    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
-    if _sse(math.exp(c), rho, phi)[0] <= _sse(math.exp(d), rho, phi)[0]:
-      b = d
-    else:
-      a = c
-  logq = (a + b) / 2.0 if _sse(math.exp((a + b) / 2.0), rho, phi)[0] <= sse[k] else grid[k]
-  q = math.exp(logq)
-  s, r = _sse(q, rho, phi)
-  rms = math.sqrt(s / n)
-  rel = rms / r if r > 0 else math.nan
-  notes, trusted = [], True
-  if logq - lo < 1e-3:
-    notes.append(f"q at the lower bound {q_range[0]:g} (the frontier is at least this pinched toward the axes)")
-  elif hi - logq < 1e-3:
-    notes.append(f"q at the upper bound {q_range[1]:g} (a square-like frontier: free combination)")
-  if not (rel <= POOR_FIT_REL_RMS):
-    notes.append(f"poor fit (rms {100 * rel:.0f}% of r): the frontier is not an origin-centred L_q ball")
-    trusted = False
-  if np.all(psi < 0.05):  # on an axis every q gives the same radius, so q only shows off the axes
-    notes.append("all points lie near the axes: q is poorly determined")
-    trusted = False
-  return FrontierFit(q, r, rms, rel, n, "; ".join(notes), trusted)
 
 
 # --- reach beyond natural images -----------------------------------------------------------------------------------
@@ -388,7 +307,7 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
     inq = (sx * un[:, 0] >= 0) & (sy * un[:, 1] >= 0) & (c_best > 0)
     fit = fit_frontier(un[inq])
     out[f"q_{name}"] = float(fit.q) if fit.trusted else math.nan
-    out[f"q_bound_{name}"] = _q_bound(fit.q)
+    out[f"q_bound_{name}"] = q_bound(fit.q)
     out[f"q_rel_rms_{name}"], out[f"q_n_{name}"], out[f"q_note_{name}"] = float(fit.rel_rms), int(fit.n), fit.note
   out["verdicts"] = [out[f"verdict_{n}"] for n in QUADRANTS]
   out.update({v: [n for n in QUADRANTS if out[f"verdict_{n}"] == v] for v in VERDICTS})
@@ -426,14 +345,6 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
 def fmt(v: float | None, spec: str = ".2f") -> str:
   """``format(v, spec)``, or 'n/a' for None / NaN / inf."""
   return "n/a" if v is None or not math.isfinite(v) else format(v, spec)
-
-
-def _q_bound(q: float) -> str:
-  """'lower' / 'upper' where the fitted q sits at that end of Q_RANGE (then it is a bound, not an estimate), else ''."""
-  if not math.isfinite(q):
-    return ""
-  lo, hi = (math.log(v) for v in Q_RANGE)
-  return "lower" if math.log(q) - lo < 1e-3 else "upper" if hi - math.log(q) < 1e-3 else ""
 
 
 def q_text(summary: dict, name: str, spec: str = ".2g") -> str:

@@ -152,5 +152,5 @@ def test_q_is_printed_as_a_bound_at_the_ends_of_its_range_and_never_when_untrust
   s = {"q_I": 1.7, "q_bound_I": "", "q_II": lo, "q_bound_II": "lower", "q_III": hi, "q_bound_III": "upper",
        "q_IV": float("nan"), "q_bound_IV": ""}
   assert [measures.q_text(s, q) for q in measures.QUADRANTS] == ["1.7", f"<={lo:g}", f">={hi:g}", "n/a"]
-  assert measures._q_bound(lo) == "lower" and measures._q_bound(hi) == "upper" and measures._q_bound(2.0) == ""
-  assert measures._q_bound(float("nan")) == ""
+  assert measures.q_bound(lo) == "lower" and measures.q_bound(hi) == "upper" and measures.q_bound(2.0) == ""
+  assert measures.q_bound(float("nan")) == ""
