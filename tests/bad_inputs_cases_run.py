@@ -15,7 +15,7 @@ import pathlib
 import pytest
 
 from bad_inputs_cases import CLOSEST, DEMO, FIG, L, ST, SW, TINY, c
-from fcjax import _manifest, stats
+from fcjax import _manifest, errors, stats
 from fcjax.result import SweepResult
 
 RUN_CASES = [
@@ -179,3 +179,15 @@ RESUMES = [
     _r("figure-resume-other-layers", f"{FIG.replace('--layers ' + L, '--layers conv3_pre_relu')} --out {{fig}}",
        ("fig",), "{fig}/stats.npz", "layers", _figure_conv3),
 ]
+
+
+def raises_one_line(fn, *needles, kind=errors.FcjaxError) -> str:
+  """Call ``fn``; assert it raises ``kind`` (an FcjaxError) with a one-line message holding every needle."""
+  with pytest.raises(errors.FcjaxError) as info:
+    fn()
+  assert isinstance(info.value, kind), type(info.value)
+  msg = str(info.value)
+  assert "\n" not in msg, msg
+  for n in needles:
+    assert n in msg, msg
+  return msg

@@ -35,6 +35,7 @@ import pytest
 
 from bad_inputs_cases import CASES, CLOSEST, FIG, L, ST, SW, garbage, half, make_zoo
 from bad_inputs_cases_run import RESUMES, RUN_CASES
+from bad_inputs_cases_run import raises_one_line as _raises_one_line
 from conftest import copy_photos
 from fcjax import _manifest, cli, errors
 
@@ -220,15 +221,6 @@ def test_dot_slash_names_the_file_not_the_keyword(fx, case_dir, capsys):
 # --------------------------------------------------------------------------------------------------------------
 # library API: the file readers raise FcjaxError subclasses with one-line messages naming the file
 # --------------------------------------------------------------------------------------------------------------
-def _raises_one_line(fn, *needles, kind=errors.FcjaxError) -> str:
-  with pytest.raises(errors.FcjaxError) as info:
-    fn()
-  assert isinstance(info.value, kind), type(info.value)
-  msg = str(info.value)
-  assert "\n" not in msg, msg
-  for n in needles:
-    assert n in msg, msg
-  return msg
 
 
 @pytest.mark.parametrize("name", ["missing.npz", "empty.npz", "trunc.npz", "garbage.npz", "notstats.npz",

@@ -13,18 +13,10 @@ import json
 
 import pytest
 
+from bad_inputs_cases_run import raises_one_line as _raises_one_line
 from fcjax import cli, errors, experiment
 
 
-def _raises_one_line(fn, *needles, kind=errors.FcjaxError) -> str:
-  with pytest.raises(errors.FcjaxError) as info:
-    fn()
-  assert isinstance(info.value, kind), type(info.value)
-  msg = str(info.value)
-  assert "\n" not in msg, msg
-  for n in needles:
-    assert n in msg, msg
-  return msg
 
 
 # --------------------------------------------------------------------------------------------------------------
