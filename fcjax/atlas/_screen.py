@@ -33,6 +33,7 @@ import numpy as np
 
 from fcjax import _io, _manifest, errors
 from fcjax import sweep as sweep_lib
+from fcjax.atlas import _report, _table
 from fcjax.result import SweepResult
 
 FORMAT = "fcjax.atlas/1"
@@ -176,7 +177,6 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   Returns:
     :class:`Atlas`.
   """
-  from fcjax import atlas as atlas_pkg  # the table and report writers (this package)
   out = _io.check_output_path(out, "dir")
   layer = model.canonical(layer)
   n_units = model.layer(layer).channels
@@ -226,13 +226,13 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
     res = SweepResult.load(out / "chunks" / f"{k:04d}")
     for p in range(len(res.pairs)):
       i, j = (int(u) for u in res.pairs[p])
-      rows.append(atlas_pkg.pair_row(res, p, ls.samples[:, [i, j]], float(ls.corr[i, j]), chunk=k))
+      rows.append(_table.pair_row(res, p, ls.samples[:, [i, j]], float(ls.corr[i, j]), chunk=k))
       if plots:
         _pair_files(res, p, ls, out / "pairs", redo=k in computed)
-  rows = atlas_pkg.rank(rows)
-  atlas_pkg.write_table(rows, out)
+  rows = _table.rank(rows)
+  _table.write_table(rows, out)
   _unit_files(um, out / "units")
-  atlas_pkg.write_report(out)
+  _report.write_report(out)
   _manifest.record(_manifest.of_dir(out), inputs)
   return Atlas(out, inputs, rows, um)
 
