@@ -286,7 +286,7 @@ def _pair_files(res: SweepResult, p: int, ls, folder: pathlib.Path, *, redo: boo
   if redo or not stem.with_suffix(".png").is_file():
     fig = plot.combination_plot(res, p, cloud=ls.samples[:, [i, j]], correlation=float(ls.corr[i, j]),
                                 thumb_px=48, footer=False)
-    _io.atomic_write(stem.with_suffix(".png"), lambda f: fig.savefig(f, format="png", dpi=60, bbox_inches="tight"))
+    _io.atomic_write(stem.with_suffix(".png"), lambda f: fig.savefig(f, format="png", dpi=72, bbox_inches="tight"))
   strip = folder / f"{i}_{j}_images.png"
   if redo or not strip.is_file():
     best = res.best_seed[p]
