@@ -17,8 +17,11 @@ analysis of one gradient step through the model to the layer (forward + backward
 the render and transforms are left out: small beside the network); a layer of C units at the protocol costs
 ``N = (C + C(C-1)/2 * A) * S * steps`` image-steps, and takes ``N * F / (u * P_peak)`` seconds on a device of peak
 P_peak (H200 dense TF32: 494e12 FLOP/s, the precision XLA uses for float32 convolutions on it by default) at
-utilisation u (``--utilisation``, default 0.2: small convolutions rarely fill an H200; an assumption). The same
-formula with this CPU's measured rate gives its achieved FLOP/s as a check.
+utilisation u (``--utilisation``, default 0.2: small convolutions rarely fill an H200; an assumption). A small
+model does not fill the device at all: then the steps run one after another, ``(ceil(pairs / chunk_pairs) + 1) *
+steps`` compiled steps at a latency of ``--step-latency`` seconds each (default 1 ms, an assumption for a small
+network's forward + backward + update), and the projection is the larger of the two terms. The same FLOP formula
+with this CPU's measured rate gives its achieved FLOP/s as a check.
 
 Run (about 4 minutes on 2 CPU cores, plus about a minute of compiling InceptionV1 with --project)::
 
@@ -65,6 +68,8 @@ def main(argv=None) -> int:
   ap.add_argument("--n-images", type=int, default=500)
   ap.add_argument("--project", action="store_true")
   ap.add_argument("--utilisation", type=float, default=0.2)
+  ap.add_argument("--step-latency", type=float, default=1e-3, help="seconds per compiled step on the H200 (assumed)")
+  ap.add_argument("--project-chunk-pairs", type=int, default=256, help="chunk_pairs assumed on the H200")
   ap.add_argument("--json", default=None, help="also write the numbers here")
   args = ap.parse_args(argv)
   from fcjax import atlas, data, experiment, stats, sweep
@@ -115,11 +120,14 @@ def main(argv=None) -> int:
       units = models.get(name).layer(layer).channels
       f = f_demo if name == "demo" else flops_per_image_step(name, layer)
       n = layer_image_steps(units, proto)
-      t = n * f / (args.utilisation * H200_TF32_FLOPS)
+      t_flops = n * f / (args.utilisation * H200_TF32_FLOPS)
+      seq = (-(-(units * (units - 1) // 2) // args.project_chunk_pairs) + 1) * k_
+      t = max(t_flops, seq * args.step_latency)
       out["projection"][f"{name}/{layer}"] = {"units": units, "image_steps": n, "flops_per_image_step": f,
-                                              "h200_s": t}
+                                              "h200_flops_s": t_flops, "sequential_steps": seq, "h200_s": t}
       print(f"H200 projection {name} {layer}: {units} units, {n:.3g} image-steps x {f:.3g} FLOP / "
-            f"({args.utilisation:g} x {H200_TF32_FLOPS:.3g} FLOP/s) = {t:.0f} s ({t / 60:.1f} min)")
+            f"({args.utilisation:g} x {H200_TF32_FLOPS:.3g} FLOP/s) = {t_flops:.0f} s; {seq} sequential steps x "
+            f"{args.step_latency:g} s = {seq * args.step_latency:.0f} s; projection {t:.0f} s ({t / 60:.1f} min)")
   if args.json:
     with open(args.json, "w") as fh:
       json.dump(out, fh, indent=1)
