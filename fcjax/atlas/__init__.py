@@ -18,14 +18,29 @@ Example (demo model, about 3 minutes on a 2-core CPU)::
     st, _ = experiment.stats(model, params, dataset='procedural', layers=['conv4_pre_relu'], out='runs/s.npz', n=512)
     a = atlas.screen(model, params, layer='conv4_pre_relu', stats=st, out='runs/atlas', pairs='top:8+random:8')
     a.rows[0]   # the most impossible pair
+
+Names are imported lazily (as in :mod:`fcjax`), so that ``fcjax.atlas.cli`` can add its commands to the parser
+without importing JAX.
 """
 
 from __future__ import annotations
 
-from fcjax.atlas._report import write_report
-from fcjax.atlas._screen import (CHUNK_PAIRS, DEFAULT_PAIRS, SCREEN_PROTOCOL, Atlas, load, screen, screen_config,
-                                 select_pairs)
-from fcjax.atlas._table import COLUMNS, pair_row, rank, score, to_csv, write_table
+import importlib
 
-__all__ = ["CHUNK_PAIRS", "COLUMNS", "DEFAULT_PAIRS", "SCREEN_PROTOCOL", "Atlas", "load", "pair_row", "rank", "score",
-           "screen", "screen_config", "select_pairs", "to_csv", "write_report", "write_table"]
+_WHERE = {
+    "write_report": "_report",
+    **{n: "_screen" for n in ("CHUNK_PAIRS", "DEFAULT_PAIRS", "SCREEN_PROTOCOL", "Atlas", "load", "screen",
+                              "screen_config", "select_pairs")},
+    **{n: "_table" for n in ("COLUMNS", "pair_row", "rank", "score", "to_csv", "write_table")},
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+  if name in _WHERE:
+    return getattr(importlib.import_module(f"fcjax.atlas.{_WHERE[name]}"), name)
+  raise AttributeError(f"module 'fcjax.atlas' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_WHERE))

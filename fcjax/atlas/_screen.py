@@ -34,16 +34,10 @@ import numpy as np
 from fcjax import _io, _manifest, errors
 from fcjax import sweep as sweep_lib
 from fcjax.atlas import _report, _table
+from fcjax.atlas._defaults import CHUNK_PAIRS, DEFAULT_PAIRS, RANDOM_SEED, SCREEN_PROTOCOL
 from fcjax.result import SweepResult
 
 FORMAT = "fcjax.atlas/1"
-# The default screening protocol, chosen by the calibration in docs/atlas.md: 8 angles (the 4 axes, so the axis
-# checks run, and one diagonal per quadrant) x 2 seeds (so seeds can disagree) x 128 steps = 2048 image-steps per
-# pair in phase 2. On the demo model 128 steps mattered more than angles: 16 x 2 x 64 left most quadrants uncertain.
-SCREEN_PROTOCOL = dict(n_angles=8, n_seeds=2, steps=128, block_steps=32)
-DEFAULT_PAIRS = "top:8+random:8"  # a subset that finishes in minutes on a laptop CPU (demo model)
-CHUNK_PAIRS = 8  # pairs per compiled phase-2 call (and per saved chunk)
-RANDOM_SEED = 0  # default seed of 'random:N'
 _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images", "history", "transparency")
 
 

@@ -18,7 +18,7 @@ import pathlib
 from typing import Callable
 
 from fcjax import errors, experiment
-from fcjax.atlas import _report, _screen
+from fcjax.atlas import _defaults
 
 
 def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load: Callable,
@@ -35,16 +35,16 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
   a = sub.add_parser("atlas", help="screen many pairs of one layer, rank them, write a browsable report")
   add_model_args(a)
   a.add_argument("--layer", required=True)
-  a.add_argument("--pairs", default=_screen.DEFAULT_PAIRS,
+  a.add_argument("--pairs", default=_defaults.DEFAULT_PAIRS,
                  help=f"pair set: all, top:K (by |r|), random:N[:SEED], I-J,I-J, joined by + "
-                      f"(default {_screen.DEFAULT_PAIRS})")
+                      f"(default {_defaults.DEFAULT_PAIRS})")
   a.add_argument("--stats", default=None, help="stats file of this model and layer (default: computed into "
                                                "OUT/stats.npz from --dataset)")
   a.add_argument("--dataset", default=None, help="images for the statistics (default for the demo: procedural)")
   a.add_argument("--n", type=int, default=1000, help="images for the statistics (default 1000)")
   a.add_argument("--protocol", choices=["screen", "model"], default="screen",
                  help="screen: the screening protocol over the model's defaults (default); model: the model's own")
-  a.add_argument("--chunk-pairs", type=int, default=_screen.CHUNK_PAIRS, help="pairs per compiled chunk")
+  a.add_argument("--chunk-pairs", type=int, default=_defaults.CHUNK_PAIRS, help="pairs per compiled chunk")
   a.add_argument("--no-plots", action="store_true", help="skip the per-pair plots (the report then shows none)")
   a.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
   add_sweep_args(a)
@@ -59,7 +59,7 @@ def _config(args, model, sweep_config: Callable):
   """The atlas's SweepConfig (module docstring: defaults, recipe, --config, protocol, --set)."""
   if args.protocol == "model" or args.smoke:
     return sweep_config(args, model)
-  proto = [f"{k}={json.dumps(v)}" for k, v in _screen.SCREEN_PROTOCOL.items()]
+  proto = [f"{k}={json.dumps(v)}" for k, v in _defaults.SCREEN_PROTOCOL.items()]
   return sweep_config(argparse.Namespace(**{**vars(args), "set": proto + list(args.set or [])}), model)
 
 
@@ -82,6 +82,7 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
       raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
     st, _ = experiment.stats(model, params, dataset=dataset, layers=[layer], out=out / "stats.npz",
                              readout=cfg.readout, size=cfg.input_size, n=args.n, weights_label=label, say=_say)
+  from fcjax.atlas import _screen
   res = _screen.screen(model, params, layer=layer, stats=st, out=out, pairs=args.pairs, config=cfg,
                        chunk_pairs=args.chunk_pairs, plots=not args.no_plots, weights_label=label,
                        fresh=args.fresh, progress=True, say=_say)
@@ -93,6 +94,7 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
 
 
 def cmd_report(args) -> int:
+  from fcjax.atlas import _report
   path = _report.write_report(pathlib.Path(args.atlas_dir))
   print(f"wrote {path}")
   return 0
