@@ -91,10 +91,17 @@ def test_kill_and_resume_gives_an_identical_table(base, tmp_path):
     if c["stage"] == "chunk":
       raise Kill
 
+  def in_phase1(c):
+    if c["stage"] == "block" and c["phase"] == 1:
+      raise Kill
+
   def in_second_chunk(c):
     if c["stage"] == "block" and c["chunk"] == 1 and c["block"] == 1:
       raise Kill
 
+  with pytest.raises(Kill):
+    case.build(out, callback=in_phase1)
+  assert (out / "phase1" / "checkpoint").is_dir() and not (out / "phase1" / "inputs.json").exists()
   with pytest.raises(Kill):
     case.build(out, callback=after_first_chunk)
   assert not (out / "table.csv").exists() and (out / "chunks" / "0000" / "inputs.json").is_file()
@@ -196,3 +203,22 @@ def test_cli_atlas_and_report(base, tmp_path, capsys):
                             "--chunk-pairs", "0"])
   with pytest.raises(errors.UsageError, match="chunk-pairs"):
     args.func(args)
+
+
+def test_cli_atlas_runs_end_to_end(tmp_path, capsys):
+  import argparse
+  from fcjax import cli
+  from fcjax.atlas import cli as atlas_cli
+  parser = argparse.ArgumentParser()
+  sub = parser.add_subparsers(dest="command", required=True)
+  atlas_cli.add_parsers(sub, add_model_args=cli._add_model_args, add_sweep_args=cli._add_sweep_args, load=cli._load,
+                        sweep_config=cli._sweep_config)
+  out = tmp_path / "cli"
+  argv = ["atlas", "--model", "demo", "--layer", case.LAYER, "--out", str(out), "--pairs", "3-7,3-12", "--n", "100",
+          "--smoke", "--no-plots"] + sum((["--set", f"{k}={v}"] for k, v in case.TINY.items()), [])
+  args = parser.parse_args(argv)
+  assert args.func(args) == 0
+  printed = capsys.readouterr().out
+  assert "#1 (3, " in printed and "wrote" in printed
+  assert len((out / "table.csv").read_text().splitlines()) == 3 and (out / "stats.npz").is_file()
+  assert (out / "index.html").is_file() and not (out / "pairs").exists()

@@ -17,7 +17,7 @@ import json
 import pathlib
 from typing import Callable
 
-from fcjax import errors, experiment
+from fcjax import _io, errors, experiment
 from fcjax.atlas import _defaults
 
 
@@ -69,7 +69,7 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
     raise errors.UsageError(f"--chunk-pairs must be a positive integer, got {args.chunk_pairs}")
   if args.n < 1:
     raise errors.UsageError(f"--n must be a positive number of images, got {args.n}")
-  out = pathlib.Path(args.out)
+  out = _io.check_output_path(args.out, "dir")
   model, params, label = load(args)
   layer = model.canonical(args.layer)
   cfg = _config(args, model, sweep_config)
@@ -81,7 +81,8 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
     if dataset is None:
       raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
     st, _ = experiment.stats(model, params, dataset=dataset, layers=[layer], out=out / "stats.npz",
-                             readout=cfg.readout, size=cfg.input_size, n=args.n, weights_label=label, say=_say)
+                             readout=cfg.readout, size=cfg.input_size, n=args.n, weights_label=label, fresh=args.fresh,
+                             say=_say)
   from fcjax.atlas import _screen
   res = _screen.screen(model, params, layer=layer, stats=st, out=out, pairs=args.pairs, config=cfg,
                        chunk_pairs=args.chunk_pairs, plots=not args.no_plots, weights_label=label,
