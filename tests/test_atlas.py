@@ -153,6 +153,16 @@ def test_bad_screen_inputs(base, tmp_path):
     atlas.screen(model, params, layer=case.LAYER, stats={"not": "stats"}, out=tmp_path / "x")
   with pytest.raises(errors.ConfigMismatchError, match="conv3_pre_relu"):
     atlas.screen(model, params, layer="conv3_pre_relu", stats=st, out=tmp_path / "x", config=case.config())
+  import jax
+  with pytest.raises(errors.ConfigMismatchError, match="weights digest"):  # stats of other weights
+    atlas.screen(model, model.init_params(jax.random.key(1)), layer=case.LAYER, stats=st, out=tmp_path / "x",
+                 config=case.config())
+  with pytest.raises(errors.FcjaxError, match="fcjax Model"):
+    atlas.screen(lambda p, x: x, params, layer=case.LAYER, stats=st, out=tmp_path / "x")
+  with pytest.raises(errors.FcjaxError, match="SweepConfig"):
+    atlas.screen(model, params, layer=case.LAYER, stats=st, out=tmp_path / "x", config={"n_angles": 8})
+  with pytest.raises(errors.UnknownLayerError):
+    atlas.screen(model, params, layer="conv9", stats=st, out=tmp_path / "x")
   with pytest.raises(errors.UsageError, match="chunk_pairs"):
     case.build(tmp_path / "x", chunk_pairs=0)
   with pytest.raises(errors.ConfigMismatchError, match="other inputs"):  # a finished atlas of other pairs

@@ -172,10 +172,17 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   Returns:
     :class:`Atlas`.
   """
+  from fcjax.models.base import Model
+  if not isinstance(model, Model):
+    raise errors.FcjaxError(f"the atlas screens a layer of a fcjax Model (fcjax.models.get(name)), got "
+                            f"{type(model).__name__}")
   out = _io.check_output_path(out, "dir")
   layer = model.canonical(layer)
   n_units = model.layer(layer).channels
   config = screen_config(model) if config is None else config
+  if not isinstance(config, sweep_lib.SweepConfig):
+    raise errors.FcjaxError(f"config must be a fcjax.sweep.SweepConfig (e.g. fcjax.atlas.screen_config(model)), got "
+                            f"{type(config).__name__}")
   if isinstance(chunk_pairs, bool) or not isinstance(chunk_pairs, int) or chunk_pairs < 1:
     raise errors.UsageError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
   if not hasattr(stats, "layers") or not hasattr(stats, "check_compatible"):
