@@ -1,0 +1,106 @@
+"""The ``fcjax atlas`` and ``fcjax report`` commands, added to the ``fcjax`` parser by :func:`add_parsers`.
+
+    fcjax atlas --model demo --layer conv4_pre_relu --out runs/atlas      (top 8 + 8 random pairs: ~3 min, 2 CPUs)
+    fcjax atlas ... --pairs all | top:K | random:N[:SEED] | I-J,I-J | top:100+random:100
+    fcjax report runs/atlas                                               (rewrite runs/atlas/index.html)
+
+The shared argument groups and the model loader come from :mod:`fcjax.cli` by injection (this package sits below
+the CLI and never imports it). Settings: the model's defaults and ``--recipe``, then ``--config FILE``, then the
+screening protocol (``fcjax.atlas.SCREEN_PROTOCOL``: angles, seeds, steps, block steps; skipped with
+``--protocol model`` or ``--smoke``), then ``--set KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+from typing import Callable
+
+from fcjax import _io, errors, experiment
+from fcjax.atlas import _defaults
+
+
+def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load: Callable,
+                sweep_config: Callable) -> None:
+  """Add ``atlas`` and ``report`` to the subparsers ``sub``.
+
+  Args:
+    sub: ``parser.add_subparsers(...)`` of the fcjax parser.
+    add_model_args, add_sweep_args: the CLI's ``--model/--weights`` and ``--recipe/--config/--set/--smoke/--format/
+      --fresh`` groups (``f(parser)``).
+    load: ``load(args) -> (model, params, weights label)``.
+    sweep_config: ``sweep_config(args, model) -> SweepConfig`` (model defaults, --smoke, --recipe, --config, --set).
+  """
+  a = sub.add_parser("atlas", help="screen many pairs of one layer, rank them, write a browsable report")
+  add_model_args(a)
+  a.add_argument("--layer", required=True)
+  a.add_argument("--pairs", default=_defaults.DEFAULT_PAIRS,
+                 help=f"pair set: all, top:K (by |r|), random:N[:SEED], I-J,I-J, joined by + "
+                      f"(default {_defaults.DEFAULT_PAIRS})")
+  a.add_argument("--stats", default=None, help="stats file of this model and layer (default: computed into "
+                                               "OUT/stats.npz from --dataset)")
+  a.add_argument("--dataset", default=None, help="images for the statistics (default for the demo: procedural)")
+  a.add_argument("--n", type=int, default=1000, help="images for the statistics (default 1000)")
+  a.add_argument("--protocol", choices=["screen", "model"], default="screen",
+                 help="screen: the screening protocol over the model's defaults (default); model: the model's own")
+  a.add_argument("--chunk-pairs", type=int, default=_defaults.CHUNK_PAIRS, help="pairs per compiled chunk")
+  a.add_argument("--no-plots", action="store_true", help="skip the per-pair plots (the report then shows none)")
+  a.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
+  add_sweep_args(a)
+  a.set_defaults(func=lambda args: cmd_atlas(args, load, sweep_config))
+
+  r = sub.add_parser("report", help="rewrite the index.html of an atlas folder")
+  r.add_argument("atlas_dir")
+  r.set_defaults(func=cmd_report)
+
+
+def _config(args, model, sweep_config: Callable):
+  """The atlas's SweepConfig (module docstring: defaults, recipe, --config, protocol, --set)."""
+  if args.protocol == "model" or args.smoke:
+    return sweep_config(args, model)
+  proto = [f"{k}={json.dumps(v)}" for k, v in _defaults.SCREEN_PROTOCOL.items()]
+  return sweep_config(argparse.Namespace(**{**vars(args), "set": proto + list(args.set or [])}), model)
+
+
+def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
+  from fcjax import stats as stats_lib
+  if args.chunk_pairs < 1:
+    raise errors.UsageError(f"--chunk-pairs must be a positive integer, got {args.chunk_pairs}")
+  if args.n < 1:
+    raise errors.UsageError(f"--n must be a positive number of images, got {args.n}")
+  out = _io.check_output_path(args.out, "dir")
+  model, params, label = load(args)
+  layer = model.canonical(args.layer)
+  cfg = _config(args, model, sweep_config)
+  experiment.warn_post_relu(model, layer, say=_say)
+  if args.stats:
+    st = stats_lib.load(args.stats)
+  else:
+    dataset = args.dataset or ("procedural" if model.name == "demo" else None)
+    if dataset is None:
+      raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
+    st, _ = experiment.stats(model, params, dataset=dataset, layers=[layer], out=out / "stats.npz",
+                             readout=cfg.readout, size=cfg.input_size, n=args.n, weights_label=label, fresh=args.fresh,
+                             say=_say)
+  from fcjax.atlas import _screen
+  res = _screen.screen(model, params, layer=layer, stats=st, out=out, pairs=args.pairs, config=cfg,
+                       chunk_pairs=args.chunk_pairs, plots=not args.no_plots, weights_label=label,
+                       fresh=args.fresh, progress=True, say=_say)
+  for row in res.rows[:5]:
+    verdicts = " ".join(f"{q}:{row[f'verdict_{q}'][:4]}" for q in ("I", "II", "III", "IV"))
+    print(f"#{row['rank']} ({row['unit_i']}, {row['unit_j']}) r={row['r']:+.3f} score={row['score']:.2f} {verdicts}")
+  print(f"wrote {out / 'table.csv'} ({len(res.rows)} pairs) and {out / 'index.html'}")
+  return 0
+
+
+def cmd_report(args) -> int:
+  from fcjax.atlas import _report
+  path = _report.write_report(pathlib.Path(args.atlas_dir))
+  print(f"wrote {path}")
+  return 0
+
+
+def _say(msg: str) -> None:
+  import sys
+  print(msg, file=sys.stderr, flush=True)
