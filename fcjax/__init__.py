@@ -23,7 +23,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
-               "weights", "errors", "spectrum", "demo", "cli", "result", "experiment")
+               "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
+               "atlas", "distributed")
 
 
 def __getattr__(name: str):

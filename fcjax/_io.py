@@ -97,6 +97,9 @@ def check_output_path(path: str | os.PathLike, kind: str, *, what: str = "--out"
 
 
 def _probe_writable(folder: pathlib.Path, what: str, path: pathlib.Path) -> None:
+  from fcjax import distributed  # noqa: PLC0415
+  if distributed.is_non_writer():  # a process that writes nothing leaves the probe to process 0
+    return
   try:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fcjax-probe-")
   except OSError as e:

@@ -8,6 +8,8 @@ Commands::
     fcjax sweep   --layer L --units I J | --pick lowest|highest|zero --stats STATS  --out DIR
     fcjax plot    RESULT_DIR                                           (re-draw without re-running)
     fcjax figure  --dataset SPEC --layers L [L ...] --out DIR          (the whole experiment, resumable)
+    fcjax atlas   --layer L [--pairs top:K+random:N|all|I-J,...] --out DIR   (screen many pairs, browsable report)
+    fcjax report  ATLAS_DIR                                            (rewrite an atlas's index.html)
 
 Every heavy command takes ``--smoke`` (tiny settings, about a minute on a laptop CPU) and ``--fresh`` (recompute
 every artefact instead of reusing those whose recorded inputs match). This module only parses arguments, prints and
@@ -15,7 +17,7 @@ maps errors to exit codes; the work is :mod:`fcjax.experiment`'s.
 
 Exit status: 0 done; 2 bad input (one line ``fcjax: error: ...`` on stderr saying what to do, nothing written);
 130 interrupted (rerun to resume); 1 with a Python traceback is a bug in fcjax, to be reported with the command.
-``stats``, ``sweep`` and ``figure`` take the cluster flags of :func:`fcjax.distributed.add_cli_args` and join the
+``stats``, ``sweep``, ``figure`` and ``atlas`` take the cluster flags of :func:`fcjax.distributed.add_cli_args` and join the
 cluster before any other JAX use; only process 0 writes files.
 """
 
@@ -35,7 +37,7 @@ PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
 # terabytes (a 10^6 px input, a 10^9 image batch).
 MAX_IMAGES, MAX_SIZE, MAX_BATCH = 10 ** 9, 4096, 65536
 KEYWORD_FILES = ("a file or folder named like a keyword is passed with a path: ./random, ./default")
-CLUSTER_COMMANDS = ("stats", "sweep", "figure")  # the commands that take the cluster flags (fcjax.distributed)
+CLUSTER_COMMANDS = ("stats", "sweep", "figure", "atlas")  # the commands that take the cluster flags (fcjax.distributed)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -364,7 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
   _add_sweep_args(f)
   distributed.add_cli_args(f)
   f.set_defaults(func=cmd_figure)
-  # more subcommands register here (after figure)
+  from fcjax.atlas import cli as atlas_cli  # noqa: PLC0415 - the atlas's own subcommands (atlas, report)
+  atlas_cli.add_parsers(sub, add_model_args=_add_model_args, add_sweep_args=_add_sweep_args, load=_load,
+                        sweep_config=_sweep_config)
+  distributed.add_cli_args(sub.choices["atlas"])
   return parser
 
 

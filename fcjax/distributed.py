@@ -204,6 +204,14 @@ def is_writer() -> bool:
   return jax.process_index() == 0
 
 
+def is_non_writer() -> bool:
+  """True in a process of an initialised multi-process run other than process 0 (it writes no files). Unlike
+  ``not is_writer()`` it never starts JAX's backends: False whenever ``jax.distributed`` is not initialised."""
+  import sys  # noqa: PLC0415
+  jax = sys.modules.get("jax")
+  return jax is not None and jax.distributed.is_initialized() and jax.process_index() != 0
+
+
 def barrier(name: str) -> None:
   """Wait until every process has reached ``barrier(name)`` (the same name everywhere); no-op in one process."""
   import jax  # noqa: PLC0415

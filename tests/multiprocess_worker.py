@@ -3,7 +3,7 @@
 Usage::
 
     python tests/multiprocess_worker.py --out DIR [--coordinator 127.0.0.1:PORT --num-processes N --process-id I]
-        [--local-devices D] [--sweep [--sweep-model demo]] [--stats FOLDER] [--resume-dir DIR] [--pause-at PHASE,BLOCK,PROCESS]
+        [--local-devices D] [--sweep [--sweep-model demo]] [--stats FOLDER] [--atlas] [--resume-dir DIR] [--pause-at PHASE,BLOCK,PROCESS]
 
 Every process runs the same jobs; what it did goes to ``DIR/report-<I>.json`` (its own file), including every file
 it wrote under ``DIR`` as seen by a Python audit hook (:class:`WriteAudit`). Jobs:
@@ -13,6 +13,8 @@ it wrote under ``DIR`` as seen by a Python audit hook (:class:`WriteAudit`). Job
   writes ``DIR/sweep/`` (``SweepResult.save``). With ``--resume-dir`` the
   state is checkpointed after every block (orbax, collectively); ``--pause-at`` makes one process stop for a minute
   after that block's checkpoint (so that the test can SIGKILL it there).
+* ``--atlas``: a smoke atlas of the demo model (3 pairs in 2 chunks, ``tests/atlas_case.py``); process 0 writes
+  ``DIR/atlas/`` (table, chunks, report).
 * ``--stats FOLDER``: statistics of two layers of the demo model over the photos of an image folder
   (``fcjax.stats.compute``: process p reads only its share of the images, ``fcjax.data.shard``; the parts are
   gathered exactly and merged, ``fcjax.stats.merge``); process 0 writes ``DIR/stats.npz``.
@@ -122,6 +124,15 @@ def run_stats(out: pathlib.Path, folder: str) -> dict:
   return {"shard": list(distributed.process_slice(len(source))), "count": result.meta["count"]}
 
 
+def run_atlas(out: pathlib.Path) -> dict:
+  """A smoke atlas of the demo model (tests/atlas_case.py's tiny protocol and pairs, 2 chunks): every process screens,
+  process 0 writes ``DIR/atlas/``. Its statistics come from ``stats.compute`` over procedural images, sharded too."""
+  import atlas_case  # noqa: PLC0415  (tests/ is on sys.path)
+
+  atl = atlas_case.build(out / "atlas", plots=False)
+  return {"rows": len(atl.rows)}
+
+
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   distributed.add_cli_args(ap)
@@ -131,6 +142,7 @@ def main(argv=None) -> int:
   ap.add_argument("--sweep", action="store_true")
   ap.add_argument("--sweep-model", choices=("toy", "demo"), default="toy")
   ap.add_argument("--stats", default=None, metavar="FOLDER")
+  ap.add_argument("--atlas", action="store_true")
   ap.add_argument("--resume-dir", default=None)
   ap.add_argument("--pause-at", default=None, metavar="PHASE,BLOCK,PROCESS")
   args = ap.parse_args(argv)
@@ -150,6 +162,8 @@ def main(argv=None) -> int:
     report["sweep"] = run_sweep(out, args.resume_dir, pause, args.sweep_model)
   if args.stats:
     report["stats"] = run_stats(out, args.stats)
+  if args.atlas:
+    report["atlas"] = run_atlas(out)
   report["written"] = sorted(audit.paths)  # before this report itself
   (out / f"report-{cluster.process_id}.json").write_text(json.dumps(report))
   return 0

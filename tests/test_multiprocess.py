@@ -11,6 +11,8 @@ what they wrote with a one-process run of the same jobs:
 * the statistics of the demo model on 10 shared photos, each process reading a disjoint shard, moments merged with
   Chan et al.'s update: equal to the one-process statistics to float64 rounding (rtol 1e-12); the bottom-k sample
   (which images, and their float32 activation vectors) exactly equal.
+* a smoke atlas (3 pairs of the demo model in 2 chunks; its statistics sharded as well): the same table, byte for
+  byte, and bitwise equal chunk arrays.
 * exactly one process (process 0) writes each output file, and no file is written by two processes: every write
   is recorded by a Python audit hook in each process (``open`` for writing, ``os.replace``).
 * a process SIGKILLed mid-run makes the other stop with JAX's error naming the dead task (heartbeat timeout 10 s,
@@ -165,20 +167,25 @@ def photos(work, sample_images_dir) -> pathlib.Path:
 def reference(work, photos) -> pathlib.Path:
   """One process with 2 CPU devices: the sweep and the statistics."""
   out = work / "ref-1x2"
-  (report,) = Run(out, 1, 2, "--sweep", "--stats", str(photos)).check()
+  (report,) = Run(out, 1, 2, "--sweep", "--stats", str(photos), "--atlas").check()
   assert (report["num_processes"], report["global_devices"]) == (1, 2)
   return out
 
 
 def test_two_processes_equal_one_process(work, photos, reference):
   out = work / "mp-2x1"
-  reports = Run(out, 2, 1, "--sweep", "--stats", str(photos)).check()
+  reports = Run(out, 2, 1, "--sweep", "--stats", str(photos), "--atlas").check()
   assert [(r["process_id"], r["num_processes"], r["local_devices"], r["global_devices"]) for r in reports] == \
       [(0, 2, 1, 2), (1, 2, 1, 2)]
   assert [r["stats"]["shard"] for r in reports] == [[0, 5], [5, 10]]  # disjoint shards covering the folder
   _assert_sweep_equal(reference / "sweep", out / "sweep")
   _assert_stats_equal(stats.load(reference / "stats.npz"), stats.load(out / "stats.npz"))
-  _check_writers(reports, {"sweep/arrays.npz", "sweep/result.json", "stats.npz"})
+  # the atlas: the same table (its statistics sharded too, its sweeps over the global mesh), chunk arrays bitwise
+  assert (out / "atlas" / "table.csv").read_bytes() == (reference / "atlas" / "table.csv").read_bytes()
+  for chunk in ("0000", "0001"):
+    _assert_sweep_equal(reference / "atlas" / "chunks" / chunk, out / "atlas" / "chunks" / chunk)
+  _check_writers(reports, {"sweep/arrays.npz", "sweep/result.json", "stats.npz", "atlas/table.csv",
+                           "atlas/index.html", "atlas/chunks/0000/arrays.npz"})
 
 
 def test_four_processes_equal_one_process(work, photos, reference):

@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from fcjax import _io, _manifest, errors
+from fcjax import _io, _manifest, distributed, errors
 from fcjax import sweep as sweep_lib
 from fcjax.atlas import _report, _table
 from fcjax.atlas._defaults import CHUNK_PAIRS, DEFAULT_PAIRS, RANDOM_SEED, SCREEN_PROTOCOL
@@ -198,8 +198,11 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
       "format": FORMAT, "weights_digest": digest, "weights": weights_label, "model": model.name, "layer": layer,
       "config": cfg_d, "pairs": pairs_arr.tolist(), "chunk_pairs": chunk_pairs, "stats_digest": stats_digest(ls),
       "stats_count": int(ls.count), "pair_spec": pairs if isinstance(pairs, str) else "explicit"})
-  _start(out, inputs, fresh, say)
-  stats.save(out / "stats.npz")
+  writer = distributed.is_writer()  # several processes (jax.distributed): all compute, process 0 writes
+  _start(out, inputs, fresh, say, write=writer)  # every process checks; the writer clears and records
+  if writer:
+    stats.save(out / "stats.npz")
+  distributed.barrier("atlas: started")
 
   um = _phase1(model, params, config, layer, np.unique(pairs_arr), out / "phase1", devices, progress, callback, say)
   chunks = [pairs_arr[k:k + chunk_pairs] for k in range(0, len(pairs_arr), chunk_pairs)]
@@ -216,9 +219,12 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
     res = sweep_lib.run(model, params, config, layer=layer, pairs=[tuple(p) for p in padded.tolist()],
                         resume_dir=cdir / "checkpoint", progress=progress, devices=devices, callback=cb,
                         unit_maxima=um)
-    _slice(res, len(chunk)).save(cdir)
-    _manifest.record(_manifest.of_dir(cdir), cin)
-    shutil.rmtree(cdir / "checkpoint", ignore_errors=True)
+    distributed.barrier(f"atlas: chunk {k} computed")  # every process is done with its checkpoint
+    if writer:
+      _slice(res, len(chunk)).save(cdir)
+      _manifest.record(_manifest.of_dir(cdir), cin)
+      shutil.rmtree(cdir / "checkpoint", ignore_errors=True)
+    distributed.barrier(f"atlas: chunk {k} saved")
     computed.add(k)
     if callback is not None:
       callback({"stage": "chunk", "chunk": k, "n_chunks": len(chunks)})
@@ -229,18 +235,21 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
     for p in range(len(res.pairs)):
       i, j = (int(u) for u in res.pairs[p])
       rows.append(_table.pair_row(res, p, ls.samples[:, [i, j]], float(ls.corr[i, j]), chunk=k))
-      if plots:
+      if plots and writer:
         _pair_files(res, p, ls, out / "pairs", redo=k in computed)
   rows = _table.rank(rows)
-  _table.write_table(rows, out)
-  _unit_files(um, out / "units")
-  _report.write_report(out)
-  _manifest.record(_manifest.of_dir(out), inputs)
+  if writer:
+    _table.write_table(rows, out)
+    _unit_files(um, out / "units")
+    _report.write_report(out)
+    _manifest.record(_manifest.of_dir(out), inputs)
+  distributed.barrier("atlas: written")
   return Atlas(out, inputs, rows, um)
 
 
-def _start(out: pathlib.Path, inputs: dict, fresh: bool, say) -> None:
-  """Record the atlas's inputs in ``out/atlas.json``, or check a previous run's; ``fresh`` clears a previous run."""
+def _start(out: pathlib.Path, inputs: dict, fresh: bool, say, *, write: bool = True) -> None:
+  """Record the atlas's inputs in ``out/atlas.json``, or check a previous run's; ``fresh`` clears a previous run.
+  ``write=False`` (a process other than the writer) only checks."""
   record = out / "atlas.json"
   old = _manifest.read(record)
   if old is not None and old != inputs:
@@ -249,6 +258,8 @@ def _start(out: pathlib.Path, inputs: dict, fresh: bool, say) -> None:
       raise errors.ConfigMismatchError(
           f"{out} holds an atlas of other inputs ({'; '.join(diffs[:3])}{' ...' if len(diffs) > 3 else ''}); "
           "use another --out, or --fresh to replace it")
+  if not write:
+    return
   if fresh or (old is not None and old != inputs):
     say(f"fcjax atlas: clearing the previous atlas in {out}")
     for name in ("phase1", "chunks", "pairs", "units"):
@@ -269,9 +280,12 @@ def _phase1(model, params, config, layer, units, pdir: pathlib.Path, devices, pr
   cb = None if callback is None else (lambda d: callback({"stage": "block", "chunk": None, **d}))
   um = sweep_lib.unit_maxima(model, params, config, layer=layer, units=units, resume_dir=pdir / "checkpoint",
                              progress=progress, devices=devices, callback=cb)
-  _io.atomic_write(pdir / "arrays.npz", lambda f: np.savez_compressed(f, **um._asdict()))
-  _manifest.record(_manifest.of_dir(pdir), pin)
-  shutil.rmtree(pdir / "checkpoint", ignore_errors=True)
+  distributed.barrier("atlas: phase 1 computed")
+  if distributed.is_writer():
+    _io.atomic_write(pdir / "arrays.npz", lambda f: np.savez_compressed(f, **um._asdict()))
+    _manifest.record(_manifest.of_dir(pdir), pin)
+    shutil.rmtree(pdir / "checkpoint", ignore_errors=True)
+  distributed.barrier("atlas: phase 1 saved")
   return um
 
 
