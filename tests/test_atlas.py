@@ -215,20 +215,22 @@ def test_cli_atlas_and_report(base, tmp_path, capsys):
     args.func(args)
 
 
-def test_cli_atlas_runs_end_to_end(tmp_path, capsys):
-  import argparse
+def test_readme_atlas_command_runs_through_the_cli(tmp_path, capsys, monkeypatch):
+  """The README's atlas command through the real entry point (``fcjax.cli.main``), at a tiny size: two explicit pairs,
+  100 images, the tiny protocol, no plots."""
+  import pathlib
+  import shlex
   from fcjax import cli
-  from fcjax.atlas import cli as atlas_cli
-  parser = argparse.ArgumentParser()
-  sub = parser.add_subparsers(dest="command", required=True)
-  atlas_cli.add_parsers(sub, add_model_args=cli._add_model_args, add_sweep_args=cli._add_sweep_args, load=cli._load,
-                        sweep_config=cli._sweep_config)
-  out = tmp_path / "cli"
-  argv = ["atlas", "--model", "demo", "--layer", case.LAYER, "--out", str(out), "--pairs", "3-7,3-12", "--n", "100",
-          "--smoke", "--no-plots"] + sum((["--set", f"{k}={v}"] for k, v in case.TINY.items()), [])
-  args = parser.parse_args(argv)
-  assert args.func(args) == 0
+  readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+  line = next(l for l in readme.splitlines() if l.startswith("fcjax atlas --model demo"))
+  argv = shlex.split(line)[1:]
+  monkeypatch.chdir(tmp_path)
+  argv += ["--pairs", "3-7,3-12", "--n", "100", "--smoke", "--no-plots"] + sum(
+      (["--set", f"{k}={v}"] for k, v in case.TINY.items()), [])
+  assert cli.main(argv) == 0
   printed = capsys.readouterr().out
+  out = tmp_path / argv[argv.index("--out") + 1]
   assert "#1 (3, " in printed and "wrote" in printed
   assert len((out / "table.csv").read_text().splitlines()) == 3 and (out / "stats.npz").is_file()
   assert (out / "index.html").is_file() and not (out / "pairs").exists()
+  assert cli.main(["report", str(out)]) == 0
