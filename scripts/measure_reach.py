@@ -49,6 +49,7 @@ VARIATIONS = {
     "steps x2": {"steps": 2},
     "steps x4 (= default 512)": {"steps": 4},
     "canvas 224": {"canvas_size": 224},
+    "canvas 64 (the demo's)": {"canvas_size": 64},
     "crops 0.25-0.30 (Horama)": {"crop_fraction": (0.25, 0.30)},
     "transforms none": {"transforms": "none"},
 }
