@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
   ap.add_argument("--max-images", type=int, default=1000, help="natural photos for the cloud (default 1000)")
   ap.add_argument("--steps", type=int, default=128, help="optimisation steps (default 128; the sweep's is 512)")
   ap.add_argument("--seeds", type=int, default=2)
+  ap.add_argument("--canvas", type=int, default=128, help="canvas side in px (default 128, SweepConfig's)")
   ap.add_argument("--recipes", default=",".join(RECIPE_NAMES))
   ap.add_argument("--variations", default=",".join(VARIATIONS), help="MACO variations to run ('' for none)")
   ap.add_argument("--out", default="docs/recipes_reach.json")
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
   save()
   print(f"natural cloud: {layer_stats.count} images, {stats_seconds:.0f} s; units {units}", flush=True)
-  base = dict(n_seeds=args.seeds, steps=args.steps, block_steps=min(64, args.steps), n_angles=1)
+  base = dict(n_seeds=args.seeds, steps=args.steps, block_steps=min(64, args.steps), n_angles=1,
+              canvas_size=args.canvas)
   for name in [r for r in args.recipes.split(",") if r]:
     cfg = sweep.SweepConfig(param=name, **base)
     res = run_config(model, params, cfg, args.layer, units)
