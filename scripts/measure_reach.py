@@ -5,9 +5,10 @@ Usage (from the repository root; about 25 minutes on the 2-core development CPU 
     python scripts/measure_reach.py ../shared/data/imagenet-sample-256 --out docs/recipes_reach.json
 
 InceptionV1 with RANDOM weights (``inception_v1.init_params(jax.random.key(0))``: the trained ones cannot be
-downloaded here), one layer, 4 units. The natural cloud is ``fcjax.stats.compute`` over the photos of the folder
-(``neuron`` readout at the centre, 224 px input); a unit's natural reach on its positive half-axis is the 99%
-quantile of its positive activations (``fcjax.measures.NATURAL_QUANTILE``, as the verdicts use it). Each recipe's
+downloaded here; ``--weights`` takes a trained checkpoint), one layer, 4 units. The natural cloud is
+``fcjax.stats.compute`` over the photos of the folder (``neuron`` readout at the centre, 224 px input); a unit's
+natural reach on its positive half-axis is the 99% quantile of its activations, judged where at least 20 are positive
+(``fcjax.measures.NATURAL_QUANTILE`` and ``NATURAL_MIN_POINTS``, as the verdicts' under-reach test uses them). Each recipe's
 reach is ``fcjax.sweep.unit_maxima`` (phase 1 of the sweep) at 224 px, ``--seeds`` seeds, ``--steps`` steps, each
 recipe at its reference settings (``fcjax.sweep.RECIPES``); the ratio reach / natural q99 > 1 means the optimiser
 left the natural cloud. Then MACO variations on one unit (learning rate, steps, canvas, crops, transforms).
@@ -36,7 +37,7 @@ import jax  # noqa: E402
 from fcjax import data, measures, stats, sweep  # noqa: E402
 from fcjax.models import inception_v1  # noqa: E402
 
-WEIGHTS = "random (inception_v1.init_params(jax.random.key(0)))"
+RANDOM_WEIGHTS = "random (inception_v1.init_params(jax.random.key(0)))"
 RECIPE_NAMES = ("maco", "fft", "pixel")
 # MACO variations on one unit: name -> SweepConfig changes relative to the reduced-steps MACO baseline. 'steps' as
 # a factor of --steps; the rest are SweepConfig fields. The 0.25-0.30 crops are Horama's
@@ -69,7 +70,8 @@ def pick_units(layer_stats, n_units: int, min_points: int) -> list[int]:
 
 
 def natural_reach(samples: np.ndarray, unit: int) -> dict:
-  """The unit's natural reach on its positive half-axis: the NATURAL_QUANTILE quantile of its positive values."""
+  """The unit's natural reach on its positive half-axis: the NATURAL_QUANTILE quantile of its values (NaN where fewer
+  than NATURAL_MIN_POINTS are positive), as fcjax.measures judges under-reach."""
   v = samples[:, unit].astype(np.float64)
   pos = v[v > 0]
   q = float(np.quantile(v, measures.NATURAL_QUANTILE)) if pos.size >= measures.NATURAL_MIN_POINTS else float("nan")
@@ -132,22 +134,28 @@ def main(argv: list[str] | None = None) -> int:
   ap.add_argument("--canvas", type=int, default=128, help="canvas side in px (default 128, SweepConfig's)")
   ap.add_argument("--recipes", default=",".join(RECIPE_NAMES))
   ap.add_argument("--variations", default=",".join(VARIATIONS), help="MACO variations to run ('' for none)")
+  ap.add_argument("--weights", default=None, help="trained InceptionV1 weights for inception_v1.load_params "
+                  "(default: random weights, key 0)")
   ap.add_argument("--out", default="docs/recipes_reach.json")
   args = ap.parse_args(argv)
 
   t_start = time.time()
-  model, params = inception_v1.MODEL, inception_v1.init_params(jax.random.key(0))
+  model = inception_v1.MODEL
+  if args.weights:
+    params, weights = inception_v1.load_params(args.weights), str(args.weights)
+  else:
+    params, weights = inception_v1.init_params(jax.random.key(0)), RANDOM_WEIGHTS
   source = data.folder(args.root)
   t0 = time.time()
   st = stats.compute(model, params, source, args.layer, max_images=args.max_images, batch_size=25,
-                     n_samples=args.max_images, weights_label=WEIGHTS)
+                     n_samples=args.max_images, weights_label=weights)
   layer_stats = st[args.layer]
   stats_seconds = time.time() - t0
   units = ([int(u) for u in args.units.split(",")] if args.units else
            pick_units(layer_stats, args.n_units, measures.NATURAL_MIN_POINTS))
   record = {
       "what": "phase-1 unit maxima of each recipe vs the natural images' 99% quantile, positive half-axes",
-      "model": "inceptionv1", "weights": WEIGHTS, "layer": args.layer, "units": units, "seeds": args.seeds,
+      "model": "inceptionv1", "weights": weights, "layer": args.layer, "units": units, "seeds": args.seeds,
       "steps": args.steps, "images": source.name, "n_images": int(layer_stats.count),
       "stats_seconds": round(stats_seconds, 1),
       "natural": {u: natural_reach(layer_stats.samples, u) for u in units},
