@@ -7,11 +7,12 @@ Usage (from the repository root; about 25 minutes on the 2-core development CPU 
 InceptionV1 with RANDOM weights (``inception_v1.init_params(jax.random.key(0))``: the trained ones cannot be
 downloaded here; ``--weights`` takes a trained checkpoint), one layer, 4 units. The natural cloud is
 ``fcjax.stats.compute`` over the photos of the folder (``neuron`` readout at the centre, 224 px input); a unit's
-natural reach on its positive half-axis is the 99% quantile of its activations, judged where at least 20 are positive
-(``fcjax.measures.NATURAL_QUANTILE`` and ``NATURAL_MIN_POINTS``, as the verdicts' under-reach test uses them). Each recipe's
-reach is ``fcjax.sweep.unit_maxima`` (phase 1 of the sweep) at 224 px, ``--seeds`` seeds, ``--steps`` steps, each
-recipe at its reference settings (``fcjax.sweep.RECIPES``); the ratio reach / natural q99 > 1 means the optimiser
-left the natural cloud. Then MACO variations on one unit (learning rate, steps, canvas, crops, transforms).
+natural reach on its positive half-axis is the 99% quantile of its activations, judged where at least 20 are
+positive (``fcjax.measures.NATURAL_QUANTILE`` and ``NATURAL_MIN_POINTS``, as the verdicts' under-reach test uses
+them). Each recipe's reach is ``fcjax.sweep.unit_maxima`` (phase 1 of the sweep) at 224 px, ``--seeds`` seeds,
+``--steps`` steps, each recipe at its reference settings (``fcjax.sweep.RECIPES``); the ratio reach / natural q99 >
+1 means the optimiser left the natural cloud. Then MACO variations on one unit (learning rate, steps, canvas, crops,
+transforms).
 
 Writes the JSON record to ``--out`` after every configuration (a stopped run keeps what it measured) and prints the
 markdown tables at the end.
