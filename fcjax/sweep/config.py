@@ -101,7 +101,8 @@ class SweepConfig:
   # The sweep measures y on the whole canvas (resized to the model input), so the crops cover most of it; Horama's
   # 25-30% (fcjax.transforms.MACO_CROP_FRACTION) suits a canvas several times the input and a picture, not a
   # measurement: on a 128 px canvas its crops are ~35 px blown up to 224, and what they optimise barely moves the
-  # whole image's y. One crop keeps a step at one forward/backward pass per image, like Lucid (Horama uses 6).
+  # whole image's y (measured: 0.47x the photos' 99% quantile on InceptionV1, against 1.70x with these crops;
+  # docs/recipes_reach.md). One crop keeps a step at one forward/backward pass per image, like Lucid (Horama uses 6).
   crop_fraction: tuple[float, float] = (0.8, 1.0)
   n_crops: int = 1
   # Optimiser and learning rate. None = the parameterization's reference recipe (RECIPES): MACO's reference uses
