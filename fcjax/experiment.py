@@ -347,7 +347,8 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
 
   # 3. the summary and the multi-panel figure (made from the artefacts above: their inputs are these)
   inputs = {"weights_digest": digest, "model": model.name, "layers": layers, "readout":
-            objectives.readout_name(config.readout), **data_inputs, "sweeps": sweep_inputs}
+            objectives.readout_name(config.readout), **data_inputs, "sweeps": sweep_inputs,
+            "measures": measures.DEFINITION}  # a summary made by another definition of the measures is stale
   summary_path = out / "summary.json"
   decision = _manifest.decide(_manifest.of_file(summary_path), inputs, exists=summary_path.is_file(), fresh=fresh)
   actions["summary.json"] = _reuse_or_clear(str(summary_path), decision, [], say)

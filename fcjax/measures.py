@@ -54,6 +54,10 @@ from fcjax._frontier import POOR_FIT_REL_RMS, Q_RANGE, FrontierFit, fit_frontier
 from fcjax._select import best_seed  # the one NaN-aware best-seed rule (re-exported here)
 
 QUADRANTS = ("I", "II", "III", "IV")
+# Which definition of the measures a summary was made with: bump when a measure, threshold or key changes, so that
+# saved summaries (fcjax.experiment's manifests record it) are recomputed instead of reused. 2: corner measure K,
+# verdicts with reasons, q per quadrant with its bound (q_bound_X).
+DEFINITION = 2
 HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its second
 # The half-axes bounding each quadrant (indices into HALF_AXES) and the signs of its points.
 QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))

@@ -112,6 +112,19 @@ def test_rerun_reuses_only_matching_artefacts_and_fresh_recomputes(demo, tmp_pat
     assert after[rel] != before[rel], rel
 
 
+def test_a_summary_of_another_measures_definition_is_recomputed(demo, tmp_path, monkeypatch):
+  """Saved measures made by an older definition (measures.DEFINITION) are stale although the sweeps are not."""
+  from fcjax import measures
+  out = tmp_path / "fig"
+  _figure(demo, out)
+  monkeypatch.setattr(measures, "DEFINITION", measures.DEFINITION + 1)
+  run, lines = _figure(demo, out)
+  (sweep_dir,) = [k for k in run.actions if k.startswith("sweeps/")]
+  assert run.actions["stats.npz"] == "reused" and run.actions[sweep_dir] == "reused"
+  assert run.actions["summary.json"].startswith("recomputed: inputs changed: measures:"), run.actions
+  assert _manifest.read(out / "summary.json.inputs.json")["measures"] == measures.DEFINITION
+
+
 def test_state_file_of_another_configuration_is_discarded_not_resumed(demo, tmp_path):
   """A state file left by a pass with other inputs (here: another readout) is not resumed: the pass starts over."""
   import fcjax.data
