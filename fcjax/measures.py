@@ -56,8 +56,8 @@ from fcjax._select import best_seed  # the one NaN-aware best-seed rule (re-expo
 QUADRANTS = ("I", "II", "III", "IV")
 # Which definition of the measures a summary was made with: bump when a measure, threshold or key changes, so that
 # saved summaries (fcjax.experiment's manifests record it) are recomputed instead of reused. 2: corner measure K,
-# verdicts with reasons, q per quadrant with its bound (q_bound_X).
-DEFINITION = 2
+# verdicts with reasons, q per quadrant with its bound (q_bound_X); 3: the overall q_bound too.
+DEFINITION = 3
 HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its second
 # The half-axes bounding each quadrant (indices into HALF_AXES) and the signs of its points.
 QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))
@@ -319,8 +319,8 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   fit = fit_frontier(un[c_best > 0])
   if fit.note:
     notes.append("frontier: " + fit.note)
-  out.update(q=float(fit.q) if fit.trusted else math.nan, q_r=float(fit.r), q_rms=float(fit.rms),
-             q_rel_rms=float(fit.rel_rms), q_n=int(fit.n))
+  out.update(q=float(fit.q) if fit.trusted else math.nan, q_bound=q_bound(fit.q), q_r=float(fit.r),
+             q_rms=float(fit.rms), q_rel_rms=float(fit.rel_rms), q_n=int(fit.n))
 
   out["cloud_n"] = 0 if cl is None else int(cl.shape[0])
   if cl is None or not cl.shape[0] or bad_scale:

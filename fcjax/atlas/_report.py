@@ -18,7 +18,7 @@ TEMPLATE = pathlib.Path(__file__).with_name("report.html")
 _SLOT = "/*__ATLAS_DATA__*/null"
 # Columns the report's table shows (all columns are in table.csv).
 SHOWN = ("rank", "unit_i", "unit_j", "r", "score", "verdict_I", "verdict_II", "verdict_III", "verdict_IV",
-         "corner_I", "corner_II", "corner_III", "corner_IV", "q", "reach_median", "flags")
+         "corner_I", "corner_II", "corner_III", "corner_IV", "q", "q_bound", "reach_median", "flags")
 
 
 def report_data(out: pathlib.Path) -> dict:

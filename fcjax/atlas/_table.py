@@ -22,7 +22,7 @@ from fcjax import _io, measures
 Q = measures.QUADRANTS
 COLUMNS = (["rank", "unit_i", "unit_j", "r", "score", "n_collapsed", "n_possible", "n_uncertain"]
            + [f"verdict_{q}" for q in Q] + [f"corner_{q}" for q in Q] + [f"paper_rel_c_{q}" for q in Q]
-           + [f"q_{q}" for q in Q] + ["q"] + [f"reach_{q}" for q in Q] + ["reach_median", "scale_i", "scale_j",
+           + [f"q_{q}" for q in Q] + [f"q_bound_{q}" for q in Q] + ["q", "q_bound"] + [f"reach_{q}" for q in Q] + ["reach_median", "scale_i", "scale_j",
                                                                        "flags", "chunk", "index"])
 
 
@@ -47,9 +47,9 @@ def pair_row(result, pair: int, cloud, r: float, *, chunk: int) -> dict:
   s = measures.summarize(result, pair, cloud=cloud)
   row = {"rank": 0, "unit_i": s["units"][0], "unit_j": s["units"][1], "r": r, "score": score(s),
          "n_collapsed": len(s["collapsed"]), "n_possible": len(s["possible"]), "n_uncertain": len(s["uncertain"])}
-  for key in ("verdict_", "corner_", "paper_rel_c_", "q_", "reach_"):
+  for key in ("verdict_", "corner_", "paper_rel_c_", "q_", "q_bound_", "reach_"):
     row.update({key + q: s[key + q] for q in Q})
-  row.update(q=s["q"], reach_median=s["reach_median"], scale_i=s["scales"][0], scale_j=s["scales"][1],
+  row.update(q=s["q"], q_bound=s["q_bound"], reach_median=s["reach_median"], scale_i=s["scales"][0], scale_j=s["scales"][1],
              flags=flags(s), chunk=int(chunk), index=int(pair))
   return row
 
