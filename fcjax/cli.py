@@ -17,8 +17,8 @@ maps errors to exit codes; the work is :mod:`fcjax.experiment`'s.
 
 Exit status: 0 done; 2 bad input (one line ``fcjax: error: ...`` on stderr saying what to do, nothing written);
 130 interrupted (rerun to resume); 1 with a Python traceback is a bug in fcjax, to be reported with the command.
-``stats``, ``sweep``, ``figure`` and ``atlas`` take the cluster flags of :func:`fcjax.distributed.add_cli_args` and join the
-cluster before any other JAX use; only process 0 writes files.
+``stats``, ``sweep``, ``figure`` and ``atlas`` take the cluster flags of :func:`fcjax.distributed.add_cli_args` and
+join the cluster before any other JAX use; only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -369,7 +369,6 @@ def build_parser() -> argparse.ArgumentParser:
   from fcjax.atlas import cli as atlas_cli  # noqa: PLC0415 - the atlas's own subcommands (atlas, report)
   atlas_cli.add_parsers(sub, add_model_args=_add_model_args, add_sweep_args=_add_sweep_args, load=_load,
                         sweep_config=_sweep_config)
-  distributed.add_cli_args(sub.choices["atlas"])
   return parser
 
 

@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import logging
 import os
@@ -124,13 +123,6 @@ def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say
 
 # ------------------------------------------------------------------------------------------------ stats
 
-def _state_files(state: pathlib.Path) -> list[pathlib.Path]:
-  """The resume files of a statistics pass that exist: ``state`` (one process) and the per-process ones that
-  :func:`fcjax.stats.compute` names ``<stem>.p<I>of<N><suffix>`` over several processes."""
-  found = sorted(state.parent.glob(f"{glob.escape(state.stem)}.p*of*{glob.escape(state.suffix)}"))
-  return ([state] if state.exists() else []) + found
-
-
 def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, readout: Any = "neuron",
           size: int | None = None, n: int | None = None, batch_size: int = 32, weights_label: str | None = None,
           data_dir: str | None = None, backend: str = "auto", fresh: bool = False, say: Say = _say_default,
@@ -155,7 +147,7 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
   decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
   if not decision.reuse and source is None:  # before anything is deleted: a bad dataset changes nothing
     source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
-  action = _reuse_or_clear(str(out), decision, [out, manifest, *_state_files(state)], say)
+  action = _reuse_or_clear(str(out), decision, [out, manifest, *stats_lib.state_files(state)], say)
   if decision.reuse:
     return stats_lib.load(out), action
   compute = lambda: stats_lib.compute(  # noqa: E731
@@ -165,17 +157,17 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
   try:
     result = compute()
   except errors.ConfigMismatchError as e:  # an interrupted pass of another configuration left its state here
-    if not _state_files(state):
+    if not stats_lib.state_files(state):
       raise
     say(f"fcjax: discarding {state}: {e}")
     distributed.barrier(f"fcjax-discard:{state}")
-    _writer(f"fcjax-discarded:{state}", lambda: [f.unlink() for f in _state_files(state)])
+    _writer(f"fcjax-discarded:{state}", lambda: [f.unlink() for f in stats_lib.state_files(state)])
     result = compute()
 
   def write():
     result.save(out)
     _manifest.record(manifest, inputs)
-    for f in _state_files(state):  # finished: the resume files of every process go
+    for f in stats_lib.state_files(state):  # finished: the resume files of every process go
       f.unlink()
   _writer(f"fcjax-wrote:{out}", write)
   return result, action
@@ -202,8 +194,9 @@ def _write_json(path: pathlib.Path, obj: Any) -> None:
 def _data_line(stats_result) -> str:
   """The figure footer's data line: what the natural-image cloud and the correlations were computed on."""
   m = stats_result.meta
+  cloud = min(int(m.get("n_samples") or 0), int(m.get("count") or 0))
   return (f"data: {m.get('dataset', '?')}, n = {m.get('count', '?')} images, {m.get('readout', '?')} readout "
-          f"at {m.get('input_size', '?')} px (the grey cloud: {min(int(m.get('n_samples') or 0), int(m.get('count') or 0))} of them)")
+          f"at {m.get('input_size', '?')} px (the grey cloud: {cloud} of them)")
 
 
 def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> dict:
@@ -287,8 +280,9 @@ def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: 
 # ----------------------------------------------------------------------------------------------- figure
 
 def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, config,
-           n: int | None = None, cap_n: bool = False, picks: Sequence[str] = PICKS, weights_label: str = "", batch_size: int = 32,
-           data_dir: str | None = None, backend: str = "auto", formats: Sequence[str] = ("png", "pdf"),
+           n: int | None = None, cap_n: bool = False, picks: Sequence[str] = PICKS, weights_label: str = "",
+           batch_size: int = 32, data_dir: str | None = None, backend: str = "auto",
+           formats: Sequence[str] = ("png", "pdf"),
            fresh: bool = False, progress: bool = True, say: Say = _say_default) -> FigureRun:
   """The whole experiment into the directory ``out``: statistics of ``layers`` over ``n`` images of ``dataset``
   (``stats.npz``), the sweep of the first highest / lowest / closest-to-zero pair (``picks``) of each layer

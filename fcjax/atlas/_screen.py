@@ -132,11 +132,9 @@ class Atlas(NamedTuple):
 
 
 def stats_digest(layer_stats) -> str:
-  """sha256 (16 hex) of what the atlas reads from a layer's statistics: correlations, dead units and samples."""
-  h = hashlib.sha256()
-  for a in (layer_stats.corr, layer_stats.dead, layer_stats.samples):
-    h.update(np.ascontiguousarray(a).tobytes())
-  return h.hexdigest()[:16]
+  """sha256 (16 hex) of what the atlas reads from a layer's statistics: correlations, dead units and samples
+  (:func:`fcjax._io.params_digest`, the one array digest)."""
+  return _io.params_digest((layer_stats.corr, layer_stats.dead, layer_stats.samples))[:16]
 
 
 def _slice(res: SweepResult, n: int) -> SweepResult:

@@ -22,8 +22,8 @@ from fcjax import _io, measures
 Q = measures.QUADRANTS
 COLUMNS = (["rank", "unit_i", "unit_j", "r", "score", "n_collapsed", "n_possible", "n_uncertain"]
            + [f"verdict_{q}" for q in Q] + [f"corner_{q}" for q in Q] + [f"paper_rel_c_{q}" for q in Q]
-           + [f"q_{q}" for q in Q] + [f"q_bound_{q}" for q in Q] + ["q", "q_bound"] + [f"reach_{q}" for q in Q] + ["reach_median", "scale_i", "scale_j",
-                                                                       "flags", "chunk", "index"])
+           + [f"q_{q}" for q in Q] + [f"q_bound_{q}" for q in Q] + ["q", "q_bound"] + [f"reach_{q}" for q in Q]
+           + ["reach_median", "scale_i", "scale_j", "flags", "chunk", "index"])
 
 
 def score(summary: dict) -> float:
@@ -49,8 +49,8 @@ def pair_row(result, pair: int, cloud, r: float, *, chunk: int) -> dict:
          "n_collapsed": len(s["collapsed"]), "n_possible": len(s["possible"]), "n_uncertain": len(s["uncertain"])}
   for key in ("verdict_", "corner_", "paper_rel_c_", "q_", "q_bound_", "reach_"):
     row.update({key + q: s[key + q] for q in Q})
-  row.update(q=s["q"], q_bound=s["q_bound"], reach_median=s["reach_median"], scale_i=s["scales"][0], scale_j=s["scales"][1],
-             flags=flags(s), chunk=int(chunk), index=int(pair))
+  row.update(q=s["q"], q_bound=s["q_bound"], reach_median=s["reach_median"], scale_i=s["scales"][0],
+             scale_j=s["scales"][1], flags=flags(s), chunk=int(chunk), index=int(pair))
   return row
 
 

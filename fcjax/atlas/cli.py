@@ -17,7 +17,7 @@ import json
 import pathlib
 from typing import Callable
 
-from fcjax import _io, errors, experiment
+from fcjax import _io, distributed, errors, experiment
 from fcjax.atlas import _defaults
 
 
@@ -48,6 +48,7 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
   a.add_argument("--no-plots", action="store_true", help="skip the per-pair plots (the report then shows none)")
   a.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
   add_sweep_args(a)
+  distributed.add_cli_args(a)  # --coordinator --num-processes --process-id (fcjax.cli joins the cluster first)
   a.set_defaults(func=lambda args: cmd_atlas(args, load, sweep_config))
 
   r = sub.add_parser("report", help="rewrite the index.html of an atlas folder")

@@ -42,7 +42,7 @@ union of parts over disjoint positions: several hosts).
 
 from __future__ import annotations
 
-from fcjax.stats.accumulate import compute
+from fcjax.stats.accumulate import compute, process_state_path, state_files
 from fcjax.stats.merge import merge
 from fcjax.stats.moments import (DEAD_RTOL, Moments, moments_finalize, moments_init, moments_merge, moments_of,
                                  moments_update)
@@ -52,5 +52,6 @@ from fcjax.stats.resume import STATE_FORMAT
 from fcjax.stats.sample import Sample, sample_init, sample_priority, sample_update
 
 __all__ = ["DEAD_RTOL", "FORMAT", "PAIR_KINDS", "STATE_FORMAT", "VERSION", "LayerStats", "Moments", "Sample",
-           "StatsResult", "compute", "load", "merge", "moments_finalize", "moments_init", "moments_merge", "moments_of",
-           "moments_update", "sample_init", "sample_priority", "sample_update", "select_pairs", "weights_digest"]
+           "StatsResult", "compute", "load", "merge", "moments_finalize", "moments_init", "moments_merge",
+           "moments_of", "moments_update", "process_state_path", "sample_init", "sample_priority", "sample_update",
+           "select_pairs", "state_files", "weights_digest"]

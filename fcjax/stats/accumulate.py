@@ -73,6 +73,23 @@ def compute(model, params, source, layers: str | Sequence[str], *, readout: Any 
   return _compute_one(model, params, source, layers, **kwargs)
 
 
+def process_state_path(state_path: str | os.PathLike, process_id: int, num_processes: int) -> pathlib.Path:
+  """The resume file of process ``process_id`` of ``num_processes``: ``<stem>.p<I>of<N><suffix>`` beside
+  ``state_path``."""
+  p = pathlib.Path(state_path)
+  return p.with_name(f"{p.stem}.p{int(process_id)}of{int(num_processes)}{p.suffix}")
+
+
+def state_files(state_path: str | os.PathLike) -> list[pathlib.Path]:
+  """Every resume file of a statistics pass at ``state_path`` that exists: the one-process file and those of any
+  process count (:func:`process_state_path`)."""
+  import glob  # noqa: PLC0415
+
+  p = pathlib.Path(state_path)
+  found = sorted(p.parent.glob(f"{glob.escape(p.stem)}.p*of*{glob.escape(p.suffix)}"))
+  return ([p] if p.exists() else []) + found
+
+
 def _over_processes(model, params, source, layers, *, max_images, state_path, **kwargs) -> StatsResult:
   """Every process reads its contiguous share of the first ``max_images`` stream positions
   (:func:`fcjax.distributed.process_slice`), the parts travel to every process exactly
@@ -94,8 +111,7 @@ def _over_processes(model, params, source, layers, *, max_images, state_path, **
   start, stop = distributed.process_slice(target)
   pid, count = jax.process_index(), jax.process_count()
   if state_path is not None:
-    p = pathlib.Path(state_path)
-    state_path = p.with_name(f"{p.stem}.p{pid}of{count}{p.suffix}")
+    state_path = process_state_path(state_path, pid, count)
   part = _compute_one(model, params, shard(source, start, stop), layers, max_images=None, state_path=state_path,
                       **kwargs)
   merged = merge(distributed.allgather_objects(part))

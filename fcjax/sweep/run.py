@@ -5,7 +5,6 @@ in compiled blocks with progress, checkpoints and callbacks between them (:func:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import pathlib
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -62,10 +61,7 @@ class UnitMaxima(NamedTuple):
 
 
 def _units_digest(um: UnitMaxima) -> str:
-  h = hashlib.sha256()
-  for a in (um.units, um.values, um.images):
-    h.update(np.ascontiguousarray(a).tobytes())
-  return h.hexdigest()[:16]
+  return _io.params_digest((um.units, um.values, um.images))[:16]
 
 
 def unit_maxima(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None = None, *,
