@@ -86,6 +86,11 @@ def check_exponent(p: Any, floor: float | None = None) -> float | int:
   return p
 
 
+def exact_allowed(p: Any) -> bool:
+  """Whether the paper's exact form is defined for exponent ``p`` (an even integer >= 0)."""
+  return isinstance(p, numbers.Real) and not isinstance(p, bool) and p >= 0 and float(p).is_integer() and int(p) % 2 == 0
+
+
 # --------------------------------------------------------------------------------------------------- primitives
 
 def safe_norm(x: jax.Array, eps: float = NORM_EPS, axis: int = -1) -> jax.Array:

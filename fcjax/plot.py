@@ -211,7 +211,7 @@ def combination_plot(result, pair: int = 0, *, cloud: np.ndarray | None = None, 
     ax = fig.add_subplot()
   fig = ax.figure
   summ = measures.summarize(result, pair, cloud_raw) if summary is None else summary
-  thetas = np.asarray(result.thetas, np.float64)
+  thetas = np.asarray(result.plot_thetas[pair], np.float64)  # each angle's direction in this plot's scaled space
   a_n = thetas.size
   scales = np.asarray(result.scales[pair], np.float64)
   c = np.asarray(result.c[pair], np.float64)                  # [A, S]

@@ -21,7 +21,7 @@ import numpy as np
 from fcjax import _io, errors, measures
 
 _ARRAYS = ("pairs", "thetas", "scales", "unit_values", "unit_images", "y", "c", "images", "history")
-_OPTIONAL = ("transparency",)
+_OPTIONAL = ("transparency", "norm", "unit_neg_values", "axis_y")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -34,16 +34,22 @@ class SweepResult:
     layer: canonical tensor name (None for a bare feature function).
     readout: 'neuron', 'channel' or 'y,x'.
     pairs: int [P, 2] unit indices (channels of ``layer``).
-    thetas: float [A] target angles in radians, measured from the first unit's scaled axis.
+    thetas: float [A] target angles in radians in the angle space (``config['angle_space']``): the normalised space
+      ``normalise(y, norm)``; :attr:`plot_thetas` gives their directions in the paper's scaled space.
     scales: float [P, 2] each unit's unconstrained maximum (phase 1), best over seeds.
     unit_values: float [P, 2, S] each seed's phase-1 activation of each unit.
     unit_images: uint8 [P, 2, H, W, 3] the best seed's phase-1 image of each unit.
     y: float [P, A, S, 2] raw unit activations of each final image.
-    c: float [P, A, S] cosdot of the scaled y at theta (the objective the optimiser maximised).
+    c: float [P, A, S] cosdot of the normalised y at theta, in the paper's exact form (``meta['reported_c']``),
+      whatever schedule was optimised (``meta['objective_schedule']``).
     images: uint8 [P, A, S, H, W, 3] final images.
     history: float [P, A, S, B] cosdot at the end of each block of steps (B = ceil(steps / block_steps)).
     meta: provenance: versions, devices, objective form, weights digest, wall times.
     transparency: optional float [P, A, S, H, W] accumulated |d loss / d image| (MACO).
+    norm: float [P, 4] raw normalisers of the half-axes x+, x-, y+, y- that the angles were aimed with (None in a
+      result of an older version: the scales on both sides, the paper's space).
+    unit_neg_values: float [P, 2, S] each seed's value when minimising each unit (the half-axis phase), or None.
+    axis_y: float [P, 4, 2] raw y of the best image along each half-axis x+, x-, y+, y- (both units), or None.
   """
 
   config: dict
@@ -61,12 +67,33 @@ class SweepResult:
   history: np.ndarray
   meta: dict = dataclasses.field(default_factory=dict)
   transparency: np.ndarray | None = None
+  norm: np.ndarray | None = None
+  unit_neg_values: np.ndarray | None = None
+  axis_y: np.ndarray | None = None
 
   # --- derived views -------------------------------------------------------------------------------------------
   @property
   def y_scaled(self) -> np.ndarray:
     """float [P, A, S, 2]: y divided by each unit's scale (the space in which theta lives)."""
     return self.y / self.scales[:, None, None, :]
+
+  @property
+  def normalisers(self) -> np.ndarray:
+    """float [P, 4]: the half-axis normalisers of the angle space (``norm``, else the scales on both sides)."""
+    if self.norm is not None:
+      return np.asarray(self.norm)
+    return np.repeat(np.asarray(self.scales), 2, axis=1)
+
+  @property
+  def plot_thetas(self) -> np.ndarray:
+    """float [P, A]: each target angle's direction in the paper's scaled space (y / scales), radians."""
+    th = np.asarray(self.thetas, np.float64)[None]
+    n = self.normalisers.astype(np.float64)[:, None, :]
+    s = np.asarray(self.scales, np.float64)[:, None, :]
+    cx, sy = np.cos(th), np.sin(th)
+    x = cx * np.where(cx >= 0, n[..., 0], n[..., 1]) / s[..., 0]
+    y = sy * np.where(sy >= 0, n[..., 2], n[..., 3]) / s[..., 1]
+    return np.arctan2(y, x)
 
   @property
   def best_seed(self) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from fcjax import _io, _manifest, errors
 from fcjax.sweep.config import EXECUTION_FIELDS, SweepConfig
 
-RESUME_FORMAT = "fcjax.sweep-resume/2"  # /2: phase 1 saved per distinct unit
+RESUME_FORMAT = "fcjax.sweep-resume/3"  # /2: phase 1 saved per distinct unit; /3: both half-axes and their images
 
 
 def header(*, model: str, layer: str | None, function: str | None, pairs: list, params_digest: str,
@@ -30,7 +30,7 @@ def header(*, model: str, layer: str | None, function: str | None, pairs: list, 
 
 def payload(phase: int, block: int, history, y, c, leaves, phase1: dict) -> dict:
   """What is saved after a block: the phase's position, its history/y/C, the state's leaves and phase 1's results
-  (``phase1``: ``p1_values``, ``p1_images``, empty while phase 1 runs)."""
+  (``phase1``: ``UnitMaxima.to_arrays()`` with keys prefixed ``p1_``, empty while phase 1 runs)."""
   return {"phase": np.int32(phase), "block": np.int32(block), "history": history, "y": y, "c": c, "leaves": leaves,
           **phase1}
 

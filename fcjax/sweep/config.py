@@ -35,7 +35,9 @@ MAX_IMAGE_SIZE = 4096
 
 # Fields the compiled program does not depend on: traced (seed, learning_rate, redirect_steps, steps: only through
 # min(block_steps, steps)) or part of the batch shape (n_angles, n_seeds, chunk_size), which the program cache keys on.
-PROGRAM_INDEPENDENT = ("seed", "learning_rate", "redirect_steps", "steps", "n_angles", "n_seeds", "chunk_size")
+PROGRAM_INDEPENDENT = ("seed", "learning_rate", "redirect_steps", "steps", "n_angles", "n_seeds", "chunk_size",
+                       "angle_space", "warmup_fraction", "refine_rounds", "refine_steps", "refine_tolerance")
+ANGLE_SPACES = ("half-axes", "paper")
 
 # The reference recipe of each image parameterization: what SweepConfig's transforms / optimizer / learning_rate are
 # when left unset. MACO: random crops and NAdam lr 1.0 on the phase (Fel et al. 2023; horama). FFT and pixel images:
@@ -72,8 +74,15 @@ class SweepConfig:
   # Unit readout: 'neuron' = the channel at the spatial centre (Lucid's neuron objective, which the paper's
   # InceptionV1 units follow), 'channel' = spatial mean, or an explicit (row, col) position (a "row,col" string works).
   readout: str | tuple[int, int] = "neuron"
-  # Angles θ evenly spaced on [0, 2π): the paper's "60 distinct θ evenly spaced on [0 - 2π]".
+  # Angles θ evenly spaced on [0, 2π): the paper's "60 distinct θ evenly spaced on [0 - 2π]". In the 'half-axes'
+  # angle space the four quadrant diagonals are added where the spacing misses them (60 -> 64 angles; see thetas).
   n_angles: int = 60
+  # Where the angles are spaced (fcjax.sweep docstring, docs/measures.md): 'half-axes' = the normalised space
+  # (y_i / R_i±, y_j / R_j±), each coordinate over the reach of its own half-axis found by the half-axis phase, so
+  # every quadrant gets the same angles and its diagonal whatever the half-axes' lengths (measured: the paper's
+  # spacing misses the interior of a quadrant next to a long half-axis and reports it collapsed); 'paper' = the
+  # paper's scaled space (y_i / s_i, y_j / s_j), s = the positive maxima.
+  angle_space: str = "half-axes"
   # Noise seeds per angle and per unit: the paper's "5 times under different noise seeds".
   n_seeds: int = 5
   # cosdot exponent: the paper's p = 4 ("We set p = 4 for all experiments").
@@ -81,6 +90,18 @@ class SweepConfig:
   # None = the paper's exact cosdot (needs an even integer p); a number in [0, 1) = Lucid's floored form
   # dot * max(floor, cos)^p (Lucid uses 0.1), which accepts any real p >= 0.
   floor: float | None = None
+  # Warm-up schedule: the first warmup_fraction of each optimisation's steps use the floored cosdot with this floor
+  # (None: no warm-up), the rest the form above. The exact form is flat (gradient ~1e-16) far from its target and
+  # stalls Adam on product-like pairs; the floored form is not (docs/measures.md, "The objective that optimises").
+  # C is always reported in the paper's exact form (for an even integer p).
+  warmup_floor: float | None = 0.1
+  warmup_fraction: float = 0.5
+  # Cross-evaluation and refinement (fcjax.sweep docstring): after the angles, every kept image is scored at every
+  # angle; an image beaten on its own objective by more than refine_tolerance (relative) by another image is
+  # re-optimised from that image for refine_steps steps (None: steps // 4), in at most refine_rounds rounds.
+  refine_rounds: int = 3
+  refine_steps: int | None = None
+  refine_tolerance: float = 0.05
   # Optimisation steps per image in each phase: Lucid's/Lucent's render default of 512 (the paper gives no count;
   # MACO's reference runs 256-1000).
   steps: int = 512
@@ -154,6 +175,21 @@ class SweepConfig:
       raise errors.FcjaxError(f"SweepConfig.n_seeds must be at least 1 (the paper uses 5), got {self.n_seeds}")
     for name in ("n_angles", "n_seeds", "steps", "block_steps", "canvas_size", "input_size", "n_crops"):
       positive_int(name)
+    if self.angle_space not in ANGLE_SPACES:
+      raise errors.FcjaxError(f"SweepConfig.angle_space must be one of {ANGLE_SPACES}, got {self.angle_space!r}")
+    if self.warmup_floor is not None:
+      objectives.check_exponent(self.p, self.warmup_floor)
+    wf = self.warmup_fraction
+    if isinstance(wf, bool) or not isinstance(wf, numbers.Real) or not 0 <= wf <= 1:
+      raise errors.FcjaxError(f"SweepConfig.warmup_fraction must be a number in [0, 1], got {wf!r}")
+    rr = self.refine_rounds
+    if isinstance(rr, bool) or not isinstance(rr, numbers.Integral) or rr < 0:
+      raise errors.FcjaxError(f"SweepConfig.refine_rounds must be an integer >= 0, got {rr!r}")
+    if self.refine_steps is not None:
+      positive_int("refine_steps")
+    tol = self.refine_tolerance
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < 1:
+      raise errors.FcjaxError(f"SweepConfig.refine_tolerance must be a number in [0, 1), got {tol!r}")
     for name in ("canvas_size", "input_size"):
       if getattr(self, name) > MAX_IMAGE_SIZE:
         raise errors.FcjaxError(f"SweepConfig.{name} must be at most {MAX_IMAGE_SIZE} px, got {getattr(self, name)}")
@@ -255,8 +291,17 @@ class SweepConfig:
 
   @property
   def thetas(self) -> np.ndarray:
-    """float64 [n_angles]: the target angles 2πa / n_angles, radians."""
-    return 2 * np.pi * np.arange(self.n_angles) / self.n_angles
+    """float64 [A]: the target angles in radians, in ``angle_space``: 2πa / n_angles (A = n_angles), and in the
+    'half-axes' space also each quadrant's diagonal (π/4 + kπ/2) where that spacing misses it (A = n_angles + 4)."""
+    even = 2 * np.pi * np.arange(self.n_angles) / self.n_angles
+    if self.angle_space == "paper" or self.n_angles % 8 == 0:
+      return even
+    return np.sort(np.concatenate([even, np.pi / 4 + np.pi / 2 * np.arange(4)]))
+
+  @property
+  def refine_steps_or_default(self) -> int:
+    """Steps of one refinement round: ``refine_steps``, or ``steps // 4`` (at least 1)."""
+    return self.refine_steps if self.refine_steps is not None else max(self.steps // 4, 1)
 
   @property
   def n_blocks(self) -> int:

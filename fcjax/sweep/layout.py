@@ -16,9 +16,10 @@ from fcjax import _devices
 class _Layout:
   """How the flat batch of N images is split into equal chunks over the device mesh."""
 
-  def __init__(self, n: int, chunk_size: int | None, mesh: jax.sharding.Mesh):
+  def __init__(self, n: int, chunk_size: int | None, mesh: jax.sharding.Mesh, fixed: bool = False):
+    """``fixed``: every chunk has ``chunk_size`` rows even when N is smaller (one compiled shape for any N)."""
     d = mesh.size
-    chunk = n if chunk_size is None else min(chunk_size, n)
+    chunk = n if chunk_size is None else (chunk_size if fixed else min(chunk_size, n))
     self.chunk = -(-chunk // d) * d  # a multiple of the device count
     self.n = n
     self.n_chunks = -(-n // self.chunk)

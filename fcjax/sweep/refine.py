@@ -1,0 +1,204 @@
+"""Cross-evaluation of a sweep's kept images (host side, plain NumPy): which image is beaten on its own objective by
+another image, and which angles are dominated.
+
+Every kept image's objective is a function of its unit values y alone (y measured without random transforms), so
+scoring image m at angle a is ``C(normalise(y_m), h_a)``: no model evaluation. An image (row) is *beaten* when some
+kept image scores higher on the row's own objective by more than ``tolerance`` (relative); an angle is *dominated*
+when its best image is beaten. The refinement rounds (:mod:`fcjax.sweep.run`) re-optimise beaten rows from the image
+that beat them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from fcjax import objectives
+
+_ABS = 1e-9  # below this absolute margin two objective values are equal (C is O(1) in the normalised space)
+
+
+def normalise_np(y: np.ndarray, norm: np.ndarray) -> np.ndarray:
+  """float64 [..., 2]: NumPy twin of :func:`fcjax.sweep.program.normalise` (``norm`` [..., 4]: x+, x-, y+, y-)."""
+  y, norm = np.asarray(y, np.float64), np.asarray(norm, np.float64)
+  nx = np.where(y[..., 0] >= 0, norm[..., 0], norm[..., 1])
+  ny = np.where(y[..., 1] >= 0, norm[..., 2], norm[..., 3])
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.stack([y[..., 0] / nx, y[..., 1] / ny], axis=-1)
+
+
+def cosdot_np(u: np.ndarray, h: np.ndarray, p: float, floor: float | None) -> np.ndarray:
+  """float64 [...]: :func:`fcjax.objectives.direction` in NumPy (same safe norm), u and h broadcast [..., 2]."""
+  u, h = np.asarray(u, np.float64), np.asarray(h, np.float64)
+  eps = objectives.NORM_EPS
+  dot = np.sum(u * h, axis=-1)
+  nu = np.maximum(np.linalg.norm(u, axis=-1), eps)
+  nh = np.maximum(np.linalg.norm(h, axis=-1), eps)
+  cos = dot / (nu * nh)
+  return dot * (cos if floor is None else np.maximum(floor, cos)) ** p
+
+
+def beaten(own: np.ndarray, best: np.ndarray, tolerance: float) -> np.ndarray:
+  """bool [...]: ``best`` exceeds ``own`` by more than ``tolerance`` of |own| (and a tiny absolute margin); a
+  non-finite ``own`` is beaten by any finite ``best``."""
+  own, best = np.asarray(own, np.float64), np.asarray(best, np.float64)
+  fin = np.isfinite(own)
+  with np.errstate(invalid="ignore"):
+    return np.isfinite(best) & (~fin | (best > np.where(fin, own, 0.0) + tolerance * np.abs(np.where(fin, own, 0.0))
+                                        + _ABS))
+
+
+class CrossEval(NamedTuple):
+  """Every kept image of one pair scored at every angle.
+
+  Attributes:
+    scores: float64 [A, M] C of candidate m at angle a (normalised space, reported form).
+    best: int [A] the candidate scoring highest at each angle (NaN never wins).
+  """
+  scores: np.ndarray
+  best: np.ndarray
+
+
+def cross_evaluate(cand_y: np.ndarray, norm: np.ndarray, thetas: np.ndarray, p: float,
+                   floor: float | None) -> CrossEval:
+  """Score candidates ``cand_y`` [M, 2] (raw y) at every angle ``thetas`` [A] with normalisers ``norm`` [4]."""
+  u = normalise_np(cand_y, norm)                                 # [M, 2]
+  h = np.stack([np.cos(thetas), np.sin(thetas)], axis=-1)        # [A, 2]
+  with np.errstate(invalid="ignore", over="ignore"):
+    s = cosdot_np(u[None, :, :], h[:, None, :], p, floor)        # [A, M]
+  best = np.argmax(np.where(np.isfinite(s), s, -np.inf), axis=1)
+  return CrossEval(s, best)
+
+
+def axis_values(cand_y: np.ndarray) -> np.ndarray:
+  """float64 [M, 4]: how far each candidate goes along each half-axis (x+, x-, y+, y-): ``sign * coordinate``."""
+  y = np.asarray(cand_y, np.float64)
+  return np.stack([y[:, 0], -y[:, 0], y[:, 1], -y[:, 1]], axis=-1)
+
+
+def dominated_angles(c: np.ndarray, ev: CrossEval, tolerance: float) -> np.ndarray:
+  """bool [A]: angles whose best seed (``c`` [A, S], NaN-aware) is beaten by some candidate."""
+  c = np.asarray(c, np.float64)
+  own = np.where(np.isfinite(c), c, -np.inf).max(axis=1)
+  own = np.where(np.isfinite(own), own, np.nan)
+  top = ev.scores[np.arange(len(ev.best)), ev.best]
+  return beaten(own, top, tolerance)
+
+
+def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, e2, phase2: tuple, axis: dict,
+           um) -> dict:
+  """Cross-evaluation and refinement rounds after the angles (phase 2) of a sweep.
+
+  Candidates of pair p: its A x S angle images and its 4 half-axis images (``axis``). Each round: score every
+  candidate on every row's objective (an angle row: C at its angle; a half-axis row: how far it goes along it);
+  every beaten row is re-optimised for ``refine_steps`` from the candidate that beat it (warm start, key stream
+  3 + r), in one compiled program of one shape (chunks of P x A rows, padded); the row then keeps the best of its
+  own image, the refined one and the one that beat it. Stops when no row is beaten or after ``refine_rounds``.
+
+  Args:
+    session: the sweep's ``_Session`` (runs phases, :mod:`fcjax.sweep.run`).
+    pairs_arr: int [P, 2]; norm: float [P, 4] normalisers; thetas: float [A]; e2: phase 2's Entries.
+    phase2: host (images uint8 [N, ...], y [N, 2], c [N], leaves [N, ...]) of phase 2, N = P*A*S.
+    axis: ``{"y": [P, 4, 2], "leaves": [P*4, ...], "images": [P*4, ...]}`` the half-axis images seen by the pair.
+    um: the pairs' UnitMaxima (unused beyond ``axis``; kept for the record's shapes).
+
+  Returns:
+    dict: images, y, c (flat rows, updated), axis_y [P, 4, 2] (updated), meta (rounds, dominated angles before /
+    after, image-steps).
+  """
+  from fcjax.sweep.program import make_entries, reported_floor  # program imports nothing from here
+  del um
+  cfg = session.config
+  n_p, n_a, n_s = len(pairs_arr), len(thetas), cfg.n_seeds
+  imgs, y, _, leaves = phase2
+  imgs, y = imgs.copy(), np.asarray(y, np.float64).reshape(n_p, n_a * n_s, 2).copy()
+  leaves = [np.asarray(x).copy() for x in leaves]
+  ax_y = np.asarray(axis["y"], np.float64).copy()                     # [P, 4, 2]
+  ax_leaves = [np.asarray(x).copy() for x in axis["leaves"]]          # [P*4, ...]
+  p_exp, floor, tol = cfg.p, reported_floor(cfg), cfg.refine_tolerance
+  steps = cfg.refine_steps_or_default
+  chunk = n_p * n_a if cfg.chunk_size is None else min(cfg.chunk_size, n_p * n_a)
+  h_ang = np.stack([np.cos(thetas), np.sin(thetas)], axis=-1)
+  rounds, before = [], None
+  for r in range(cfg.refine_rounds + 1):
+    cand = np.concatenate([y, ax_y], axis=1)                            # [P, M, 2], M = A*S + 4
+    own_c = np.empty((n_p, n_a * n_s))
+    top_c, src_c = np.empty((n_p, n_a * n_s)), np.empty((n_p, n_a * n_s), int)
+    dominated = np.zeros((n_p, n_a), bool)
+    ax_own, ax_top, ax_src = np.empty((n_p, 4)), np.empty((n_p, 4)), np.empty((n_p, 4), int)
+    for p in range(n_p):
+      ev = cross_evaluate(cand[p], norm[p], thetas, p_exp, floor)     # [A, M]
+      sc = ev.scores[np.repeat(np.arange(n_a), n_s)]                  # [A*S, M] the row's angle
+      own_c[p] = sc[np.arange(n_a * n_s), np.arange(n_a * n_s)]
+      src_c[p], top_c[p] = ev.best[np.repeat(np.arange(n_a), n_s)], ev.scores.max(axis=1).repeat(n_s)
+      dominated[p] = dominated_angles(own_c[p].reshape(n_a, n_s), ev, tol)
+      av = axis_values(cand[p])                                         # [M, 4]
+      ax_own[p] = av[n_a * n_s + np.arange(4), np.arange(4)]
+      ax_src[p] = np.argmax(np.where(np.isfinite(av), av, -np.inf), axis=0)
+      ax_top[p] = av[ax_src[p], np.arange(4)]
+    if r == 0:
+      before = dominated.copy()
+    hit = beaten(own_c, top_c, tol)                                     # [P, A*S]
+    ax_hit = beaten(ax_own, ax_top, tol)                                # [P, 4]
+    info = {"round": r, "beaten_images": int(hit.sum()), "beaten_half_axes": int(ax_hit.sum()),
+            "dominated_angles": int(dominated.sum())}
+    if r == cfg.refine_rounds or not (hit.any() or ax_hit.any()):
+      rounds.append(info)
+      break
+    rp, rr = np.nonzero(hit)
+    ap, ak = np.nonzero(ax_hit)
+    src = np.concatenate([src_c[rp, rr], ax_src[ap, ak]])
+    owner = np.concatenate([rp, ap])
+
+    def cand_leaf(x_rows, x_axis, pp, m):  # a candidate's leaf rows: angle rows first, then half-axes
+      is_ax = m >= n_a * n_s
+      out = np.empty((len(m),) + x_rows.shape[1:], x_rows.dtype)
+      if (~is_ax).any():
+        out[~is_ax] = x_rows[pp[~is_ax] * n_a * n_s + m[~is_ax]]
+      if is_ax.any():
+        out[is_ax] = x_axis[pp[is_ax] * 4 + m[is_ax] - n_a * n_s]
+      return out
+
+    start = [cand_leaf(lr, la, owner, src) for lr, la in zip(leaves, ax_leaves)]
+    h = np.concatenate([h_ang[rr // n_s], np.eye(2)[ak // 2] * np.where(ak % 2 == 0, 1.0, -1.0)[:, None]])
+    seeds = np.concatenate([rr % n_s, np.zeros(len(ap), int)])
+    linear = np.concatenate([np.zeros(len(rp), bool), np.ones(len(ap), bool)])
+    ent = make_entries(pairs_arr[owner], h, norm[owner], linear, True, 3 + r, seeds)
+    new_imgs, new_y, _, _, _, new_leaves = session.run_phase(3 + r, ent, None, steps=steps, start_leaves=start,
+                                                             chunk_size=chunk)
+    new_y = np.asarray(new_y, np.float64)
+    info["image_steps"] = int(len(owner) * steps)
+    n_img = len(rp)
+    leaves0, ax_leaves0 = [x.copy() for x in leaves], [x.copy() for x in ax_leaves]  # sources as scored
+    # angle rows: keep the best of own, refined, source
+    new_c = cosdot_np(normalise_np(new_y[:n_img], norm[rp]), h[:n_img], p_exp, floor)
+    src_img = cand_leaf(imgs.copy(), np.asarray(axis["images"]), rp, src[:n_img])
+    src_y = cand[rp, src[:n_img]]
+    take_new = new_c >= top_c[rp, rr]
+    flat = rp * n_a * n_s + rr
+    y[rp, rr] = np.where(take_new[:, None], new_y[:n_img], src_y)
+    imgs[flat] = np.where(take_new[:, None, None, None], new_imgs[:n_img], src_img)
+    for k, (leaf, nl) in enumerate(zip(leaves, new_leaves)):
+      src_leaf = cand_leaf(leaves0[k], ax_leaves0[k], rp, src[:n_img])
+      sel = take_new.reshape((-1,) + (1,) * (leaf.ndim - 1))
+      leaf[flat] = np.where(sel, np.asarray(nl)[:n_img], src_leaf)
+    # half-axis rows: the furthest of own, refined, source along the half-axis
+    if len(ap):
+      nv = axis_values(new_y[n_img:])[np.arange(len(ap)), ak]
+      take = nv >= ax_top[ap, ak]
+      ax_y[ap, ak] = np.where(take[:, None], new_y[n_img:], cand[ap, ax_src[ap, ak]])
+      for k, (leaf, nl) in enumerate(zip(ax_leaves, new_leaves)):
+        src_leaf = cand_leaf(leaves0[k], ax_leaves0[k], ap, ax_src[ap, ak])
+        sel = take.reshape((-1,) + (1,) * (leaf.ndim - 1))
+        leaf[ap * 4 + ak] = np.where(sel, np.asarray(nl)[n_img:], src_leaf)
+    info["improved_by_refining"] = int(take_new.sum())
+    rounds.append(info)
+  final_c = np.stack([cross_evaluate(y[p], norm[p], thetas, p_exp, floor).scores[
+      np.repeat(np.arange(n_a), n_s), np.arange(n_a * n_s)] for p in range(n_p)])
+  meta = {"tolerance": tol, "steps_per_round": steps, "max_rounds": cfg.refine_rounds, "rounds": rounds,
+          "dominated_before": int(before.sum()), "dominated_after": int(dominated.sum()),
+          "dominated": np.argwhere(dominated).tolist(), "dominated_before_list": np.argwhere(before).tolist(),
+          "image_steps": int(sum(x.get("image_steps", 0) for x in rounds))}
+  return {"images": imgs, "y": y.reshape(-1, 2).astype(np.float32), "c": final_c.reshape(-1).astype(np.float32),
+          "axis_y": ax_y.astype(np.float32), "meta": meta}
