@@ -65,7 +65,9 @@ QUADRANT_SIGNS = ((1, 1), (-1, 1), (-1, -1), (1, -1))
 VERDICTS = ("possible", "collapsed", "uncertain")
 CORNER_COLLAPSED = 0.25  # = 2^(-1/0.5), the corner of the L_0.5 ball (module docstring)
 UNREACHED = 1e-3  # a half-axis reaching less than this fraction of its unit's other half is not reached
-AXIS_FRACTION = 0.5  # phase 2 at a positive axis angle must reach this fraction of the phase-1 maximum
+# Near the threshold (|K - 1/4| <= CORNER_BAND * 1/4) a verdict also needs the seeds to agree: every seed's K (pooled
+# normalisation) within |K - 1/4| of the pooled K. Outside the band the pooled K decides.
+CORNER_BAND = 0.4
 NATURAL_QUANTILE = 0.99  # the natural images' reach along a half-axis (the unit's 1st / 99th percentile)
 NATURAL_MIN_POINTS = 20  # natural images needed on a half-axis's side to judge under-reach there
 DIVERGED_FRACTION = 0.5  # more than this fraction of a quadrant's images not finite: uncertain
@@ -185,6 +187,18 @@ def reach_ratios(points: np.ndarray, cloud: np.ndarray, *, halfwidth: float = RE
 
 
 # --- summary and verdicts ------------------------------------------------------------------------------------------
+def _dominated_quadrants(result, pair: int, thetas: np.ndarray) -> list:
+  """int [4]: per quadrant, how many of its angles the sweep left beaten after refinement (meta['refinement'])."""
+  ref = (getattr(result, "meta", None) or {}).get("refinement") or {}
+  q = quadrant_index(thetas)
+  out = [0, 0, 0, 0]
+  for p, a in ref.get("dominated", []):
+    if int(p) == pair and 0 <= int(a) < len(q) and q[int(a)] >= 0:
+      out[q[int(a)]] += 1
+  return out
+
+
+
 def _axis_name(units, h: int) -> str:
   return f"unit {units[h // 2]}'s {'positive' if h % 2 == 0 else 'negative'} half-axis"
 
@@ -252,52 +266,51 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   ys = np.asarray(result.y[pair], np.float64) / scales          # [A, S, 2]
   p1 = np.asarray(result.unit_values[pair], np.float64) / scales[:, None]  # [2, S] phase-1 values, scaled
   p1max = tuple(float(np.nanmax(v)) if np.isfinite(v).any() else 0.0 for v in p1)
-  reach = half_axis_reach(ys, p1max)
-  corner = corner_measures(ys, reach)
-  corner_seeds = np.array([corner_measures(ys[:, s], half_axis_reach(ys[:, s], tuple(
-      float(v) if np.isfinite(v) else 0.0 for v in p1[:, s]))) for s in range(n_s)]).reshape(n_s, 4)
+  axis_pts = (np.zeros((0, 2)) if getattr(result, "axis_y", None) is None
+              else np.asarray(result.axis_y[pair], np.float64) / scales)           # [4, 2] half-axis images
+  optimised = np.concatenate([ys.reshape(-1, 2), axis_pts], 0)
+  cloud_s = np.zeros((0, 2)) if cl is None or bad_scale else cl / scales
+  reached = np.concatenate([optimised, cloud_s], 0)  # every image known to reach its point, natural ones included
+  reach = half_axis_reach(reached, p1max)
+  reach_opt = half_axis_reach(optimised, p1max)
+  corner = corner_measures(reached, reach)
+  corner_seeds = np.array([corner_measures(ys[:, s], reach) for s in range(n_s)]).reshape(n_s, 4)  # pooled reach
   bs = best_seed(c)
   best, c_best = ys[np.arange(n_a), bs], c[np.arange(n_a), bs]
   un = normalise(best, reach)
   nat, nat_n = _natural_reach(cl)
-  axis_idx = axis_angle_index(thetas)
-  raw_reach = reach * np.repeat(scales, 2)
+  raw_reach = reach_opt * np.repeat(scales, 2)
   out["half_axes"] = {}
-  axis_low, under = np.zeros(4, bool), np.zeros(4, bool)
+  under = np.zeros(4, bool)
   for h, name in enumerate(HALF_AXES):
-    a, coord, sign = axis_idx[h], h // 2, 1.0 if h % 2 == 0 else -1.0
-    v = sign * ys[a, :, coord] if a is not None else np.full(1, np.nan)
-    p2 = float(np.nanmax(v)) if np.isfinite(v).any() else math.nan
-    if sign > 0 and math.isfinite(p2) and p1max[coord] > 0:
-      axis_low[h] = p2 < AXIS_FRACTION * p1max[coord]
     under[h] = bool(math.isfinite(nat[h]) and nat[h] > 0 and raw_reach[h] < nat[h])
-    out["half_axes"][name] = {"reach": float(raw_reach[h]), "reach_scaled": float(reach[h]), "phase2_axis": p2,
-                              "natural": float(nat[h]), "natural_n": int(nat_n[h])}
+    hv = (1.0 if h % 2 == 0 else -1.0) * axis_pts[h, h // 2] if axis_pts.shape[0] == 4 else math.nan
+    out["half_axes"][name] = {"reach": float(raw_reach[h]), "reach_scaled": float(reach[h]),
+                              "half_axis_image": float(hv), "natural": float(nat[h]), "natural_n": int(nat_n[h])}
   if cl is None:
     notes.append("no natural-image cloud given: reach and under-reach not judged")
-  if None in axis_idx:
-    notes.append("the angles do not include all four axis angles (n_angles % 4 != 0): half-axis reach comes from "
-                 "the other angles and phase 2 at the axes is not checked")
   guarded = [int(g[1]) for g in (getattr(result, "meta", None) or {}).get("scale_guarded", []) if int(g[0]) == pair]
+  dominated = _dominated_quadrants(result, pair, thetas)
 
   thr = CORNER_COLLAPSED
   for k, name in enumerate(QUADRANTS):
     hx, hy = QUADRANT_AXES[k]
     reasons = []
     ks = corner_seeds[:, k]
-    if (ks < thr).any() and (ks >= thr).any():
-      reasons.append(f"seeds: the seeds disagree (corner {', '.join(f'{v:.2f}' for v in ks)} around {thr:g})")
+    near = abs(corner[k] - thr) <= CORNER_BAND * thr
+    if near and np.isfinite(ks).any() and corner[k] - np.nanmin(ks) > abs(corner[k] - thr):
+      reasons.append(f"seeds: K {corner[k]:.2f} is within {100 * CORNER_BAND:g}% of {thr:g} and the seeds spread "
+                     f"wider than that (corner {', '.join(f'{v:.2f}' for v in ks)})")
     for h in (hx, hy):
       if under[h]:
         reasons.append(f"under-reached: {_axis_name(units, h)} reaches {raw_reach[h]:.3g}, natural images "
                        f"{nat[h]:.3g} ({100 * NATURAL_QUANTILE:g}% quantile): the optimiser did not leave the cloud")
-      if axis_low[h]:
-        p2 = out["half_axes"][HALF_AXES[h]]["phase2_axis"]
-        reasons.append(f"axis: phase 2 along {_axis_name(units, h)} reached {p2:.2f} of the phase-1 maximum "
-                       f"(< {AXIS_FRACTION:g}): phase 2 optimised badly")
+    if dominated[k]:
+      reasons.append(f"under-optimised: {dominated[k]} angle(s) in this quadrant are still beaten on their own "
+                     "objective by another image after refinement")
     for slot in guarded:
-      if 2 * slot in (hx, hy):
-        reasons.append(f"guarded: unit {units[slot]} never went above 0 in phase 1 (its scale is guarded)")
+      if 2 * slot in (hx, hy) and not reach[2 * slot] > 0:
+        reasons.append(f"guarded: unit {units[slot]} never went above 0 in any phase (restarts included)")
     sel = qi == k
     bad = float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0
     if bad > DIVERGED_FRACTION:
@@ -339,7 +352,7 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   out["reach_empty_frac"] = float(np.mean(~np.isfinite(ratios))) if cl is not None and n_a else math.nan
   if cl is not None and cl.shape[0] and not bad_scale and not fin.size:
     notes.append(f"reach: no optimised point has {REACH_MIN_POINTS} natural images within its angular sector")
-  out["thresholds"] = {"corner_collapsed": CORNER_COLLAPSED, "axis_fraction": AXIS_FRACTION,
+  out["thresholds"] = {"corner_collapsed": CORNER_COLLAPSED, "corner_band": CORNER_BAND,
                        "natural_quantile": NATURAL_QUANTILE, "reach_quantile": REACH_QUANTILE,
                        "reach_min_points": REACH_MIN_POINTS, "poor_fit_rel_rms": POOR_FIT_REL_RMS}
   out["notes"] = notes

@@ -18,8 +18,16 @@ def test_config_defaults_follow_the_paper():
   assert (c.readout, c.n_angles, c.n_seeds, c.p, c.floor) == ("neuron", 60, 5, 4, None)
   assert (c.param, c.optimizer, c.learning_rate) == ("maco", "nadam", 1.0)
   assert (c.canvas_size, c.input_size, c.steps, c.relu, c.redirect_steps) == (128, 224, 512, "redirected", 16)
-  np.testing.assert_allclose(c.thetas, np.linspace(0, 2 * np.pi, 60, endpoint=False))
+  # angles in the half-axes space: the paper's 60 evenly spaced plus the four quadrant diagonals it misses
+  even = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+  diag = np.pi / 4 + np.pi / 2 * np.arange(4)
+  assert c.angle_space == "half-axes" and len(c.thetas) == 64
+  np.testing.assert_allclose(c.thetas, np.sort(np.concatenate([even, diag])))
+  np.testing.assert_allclose(c.replace(angle_space="paper").thetas, even)
+  np.testing.assert_allclose(c.replace(n_angles=24).thetas, np.linspace(0, 2 * np.pi, 24, endpoint=False))
   assert c.thetas.max() < 2 * np.pi
+  assert (c.warmup_floor, c.warmup_fraction, c.refine_rounds, c.refine_tolerance) == (0.1, 0.5, 3, 0.05)
+  assert c.refine_steps_or_default == 128
   lucid = sweep.SweepConfig.lucid()
   assert (lucid.param, lucid.transforms, lucid.optimizer, lucid.learning_rate) == ("fft", "standard", "adam", 0.05)
   s = sweep.SweepConfig.smoke()
@@ -100,16 +108,16 @@ def test_for_model_defaults():
 def test_program_key_ignores_exactly_the_traced_and_shape_fields():
   fn = lambda params, images: images[:, 0, 0, :]  # noqa: E731
   cfg = sweep.SweepConfig.smoke()
-  key = program._Program.of(2, fn, None, cfg)
-  same = dict(seed=3, learning_rate=0.2, redirect_steps=2, steps=40, n_angles=5, n_seeds=4, chunk_size=3)
+  key = program.Spec.of(fn, None, cfg)
+  same = dict(seed=3, learning_rate=0.2, redirect_steps=2, steps=40, n_angles=5, n_seeds=4, chunk_size=3,
+              angle_space="paper", warmup_fraction=0.25, refine_rounds=1, refine_steps=7, refine_tolerance=0.1)
   assert set(same) == set(sweep.PROGRAM_INDEPENDENT)
-  assert program._Program.of(2, fn, None, cfg.replace(**same)) == key
-  assert hash(program._Program.of(2, fn, None, cfg.replace(**same))) == hash(key)
+  assert program.Spec.of(fn, None, cfg.replace(**same)) == key
+  assert hash(program.Spec.of(fn, None, cfg.replace(**same))) == hash(key)
   for change in (dict(p=2), dict(floor=0.1), dict(canvas_size=32), dict(param="fft"), dict(relu="plain"),
-                 dict(block_steps=4), dict(n_crops=2), dict(readout="channel"), dict(transparency=True)):
-    assert program._Program.of(2, fn, None, cfg.replace(**change)) != key, change
-  assert program._Program.of(1, fn, None, cfg) != key
-  # what the program reads from its key: block steps capped at the step count, transparency only in phase 2
-  assert program._Program.of(2, fn, None, cfg.replace(steps=3)).cfg.block_steps == 3
-  assert not program._Program.of(1, fn, None, cfg.replace(transparency=True)).cfg.transparency
-  assert program._Program.of(2, lambda p, x: x, None, cfg) != key  # another feature source
+                 dict(block_steps=4), dict(n_crops=2), dict(readout="channel"), dict(transparency=True),
+                 dict(warmup_floor=None)):
+    assert program.Spec.of(fn, None, cfg.replace(**change)) != key, change
+  # what the program reads from its key: block steps capped at the step count
+  assert program.Spec.of(fn, None, cfg.replace(steps=3)).cfg.block_steps == 3
+  assert program.Spec.of(lambda p, x: x, None, cfg) != key  # another feature source

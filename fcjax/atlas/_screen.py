@@ -38,7 +38,8 @@ from fcjax.atlas._defaults import CHUNK_PAIRS, DEFAULT_PAIRS, RANDOM_SEED, SCREE
 from fcjax.result import SweepResult
 
 FORMAT = "fcjax.atlas/1"
-_PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images", "history", "transparency")
+_PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images", "history", "transparency", "norm",
+             "unit_neg_values", "axis_y")
 
 
 def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:
@@ -141,6 +142,9 @@ def _slice(res: SweepResult, n: int) -> SweepResult:
   """The first ``n`` pairs of a result (drops the padding of the last chunk)."""
   kw = {k: None if getattr(res, k) is None else getattr(res, k)[:n] for k in _PER_PAIR}
   meta = {**res.meta, "scale_guarded": [g for g in res.meta.get("scale_guarded", []) if int(g[0]) < n]}
+  if meta.get("refinement"):
+    meta["refinement"] = {**meta["refinement"], **{k: [g for g in meta["refinement"][k] if int(g[0]) < n]
+                                                   for k in ("dominated", "dominated_before_list")}}
   return dataclasses.replace(res, meta=meta, **kw)
 
 
@@ -273,14 +277,14 @@ def _phase1(model, params, config, layer, units, pdir: pathlib.Path, devices, pr
   pin = {"units": units.tolist()}
   if _manifest.decide(_manifest.of_dir(pdir), pin, exists=(pdir / "arrays.npz").is_file()).reuse:
     with np.load(pdir / "arrays.npz") as z:
-      return sweep_lib.UnitMaxima(z["units"], z["values"], z["images"])
+      return sweep_lib.UnitMaxima.from_arrays(z)
   say(f"fcjax atlas: phase 1: {len(units)} units x {config.n_seeds} seeds")
   cb = None if callback is None else (lambda d: callback({"stage": "block", "chunk": None, **d}))
   um = sweep_lib.unit_maxima(model, params, config, layer=layer, units=units, resume_dir=pdir / "checkpoint",
                              progress=progress, devices=devices, callback=cb)
   distributed.barrier("atlas: phase 1 computed")
   if distributed.is_writer():
-    _io.atomic_write(pdir / "arrays.npz", lambda f: np.savez_compressed(f, **um._asdict()))
+    _io.atomic_write(pdir / "arrays.npz", lambda f: np.savez_compressed(f, **um.to_arrays()))
     _manifest.record(_manifest.of_dir(pdir), pin)
     shutil.rmtree(pdir / "checkpoint", ignore_errors=True)
   distributed.barrier("atlas: phase 1 saved")
@@ -322,5 +326,5 @@ def load(out: str | pathlib.Path) -> Atlas:
                             "fcjax atlas --out there first")
   rows = json.loads((out / "table.json").read_text())["rows"]
   with np.load(out / "phase1" / "arrays.npz") as z:
-    um = sweep_lib.UnitMaxima(z["units"], z["values"], z["images"])
+    um = sweep_lib.UnitMaxima.from_arrays(z)
   return Atlas(out, inputs, rows, um)

@@ -16,7 +16,10 @@ import numpy as np
 
 from fcjax import objectives
 
-_ABS = 1e-9  # below this absolute margin two objective values are equal (C is O(1) in the normalised space)
+# C lives in the normalised space, where every half-axis reaches 1: "beaten by more than tolerance" is relative to
+# |C|, but never finer than tolerance x C_FLOOR (C near 0, e.g. at angles into a collapsed quadrant, has no scale
+# of its own, and a relative comparison of two values near 0 would call noise a defeat).
+C_FLOOR = 0.1
 
 
 def normalise_np(y: np.ndarray, norm: np.ndarray) -> np.ndarray:
@@ -40,13 +43,13 @@ def cosdot_np(u: np.ndarray, h: np.ndarray, p: float, floor: float | None) -> np
 
 
 def beaten(own: np.ndarray, best: np.ndarray, tolerance: float) -> np.ndarray:
-  """bool [...]: ``best`` exceeds ``own`` by more than ``tolerance`` of |own| (and a tiny absolute margin); a
-  non-finite ``own`` is beaten by any finite ``best``."""
+  """bool [...]: ``best`` exceeds ``own`` by more than ``tolerance * max(|own|, C_FLOOR)``; a non-finite ``own`` is
+  beaten by any finite ``best``."""
   own, best = np.asarray(own, np.float64), np.asarray(best, np.float64)
   fin = np.isfinite(own)
+  o = np.where(fin, own, 0.0)
   with np.errstate(invalid="ignore"):
-    return np.isfinite(best) & (~fin | (best > np.where(fin, own, 0.0) + tolerance * np.abs(np.where(fin, own, 0.0))
-                                        + _ABS))
+    return np.isfinite(best) & (~fin | (best > o + tolerance * np.maximum(np.abs(o), C_FLOOR)))
 
 
 class CrossEval(NamedTuple):
