@@ -134,7 +134,8 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
       ev = cross_evaluate(cand[p], norm[p], thetas, p_exp, floor)     # [A, M]
       sc = ev.scores[np.repeat(np.arange(n_a), n_s)]                  # [A*S, M] the row's angle
       own_c[p] = sc[np.arange(n_a * n_s), np.arange(n_a * n_s)]
-      src_c[p], top_c[p] = ev.best[np.repeat(np.arange(n_a), n_s)], ev.scores.max(axis=1).repeat(n_s)
+      top = ev.scores[np.arange(n_a), ev.best]                          # NaN never wins
+      src_c[p], top_c[p] = ev.best[np.repeat(np.arange(n_a), n_s)], top.repeat(n_s)
       dominated[p] = dominated_angles(own_c[p].reshape(n_a, n_s), ev, tol)
       av = axis_values(cand[p])                                         # [M, 4]
       ax_own[p] = av[n_a * n_s + np.arange(4), np.arange(4)]
