@@ -4,8 +4,8 @@ Everything is timed with ``block_until_ready`` and compile time is measured sepa
 re-implements the sweep: :func:`sweep` times ``fcjax.sweep.run`` itself; :func:`block_program` returns the compiled
 block that run executes (the same cache entry of ``fcjax.sweep.program``, no new compile); and the one-step function
 used for XLA's cost analysis and for the profile (:func:`step_parts`) is the program's own per-image step
-(``fcjax.sweep.program._step_one``) vmapped over a batch, with its parts (render, transforms, features + objective,
-optimiser update) taken from the same program (``program._parts``), so its FLOPs are those of one sweep step.
+(``fcjax.sweep.program.Program.step``) vmapped over a batch, with its parts (render, transforms, features + objective,
+optimiser update) taken from the same program (``program.parts``), so its FLOPs are those of one sweep step.
 """
 
 from __future__ import annotations
@@ -116,37 +116,38 @@ class StepParts(NamedTuple):
   example: Callable       # B -> example arguments of every part (concrete arrays, model params included)
 
 
-def _program(config: sweep_lib.SweepConfig, layer: str) -> program._Program:
-  return program._Program.of(2, inception_v1.MODEL, inception_v1.MODEL.canonical(layer), config)
+def _program(config: sweep_lib.SweepConfig, layer: str) -> program.Spec:
+  return program.Spec.of(inception_v1.MODEL, inception_v1.MODEL.canonical(layer), config)
 
 
-def _hyper(config: sweep_lib.SweepConfig) -> program._Hyper:
-  return program._Hyper(jnp.float32(config.learning_rate), jnp.int32(config.redirect_steps), jnp.int32(config.steps))
+def _hyper(config: sweep_lib.SweepConfig) -> program.Hyper:
+  return program.Hyper(jnp.float32(config.learning_rate), jnp.int32(config.redirect_steps), jnp.int32(config.steps),
+                       jnp.int32(round(config.warmup_fraction * config.steps)))
 
 
-def _entries(b: int, pair, scales, n_angles: int) -> program._Entries:
-  """B phase-2 rows: angles cycling over ``n_angles``, seed index = row (as the sweep enumerates them)."""
-  thetas = (2 * np.pi * (np.arange(b) % n_angles) / n_angles).astype(np.float32)
-  return program._Entries(units=np.tile(np.asarray(pair, np.int32), (b, 1)), theta=thetas,
-                          scale=np.tile(np.asarray(scales, np.float32), (b, 1)), seed=np.arange(b, dtype=np.int32))
+def _entries(b: int, pair, scales, thetas) -> program.Entries:
+  """B angle rows (phase 2): angles cycling over ``thetas``, seed index = row (as the sweep enumerates them)."""
+  th = np.asarray(thetas)[np.arange(b) % len(thetas)]
+  norm = np.repeat(np.asarray(scales, np.float32), 2)[None]
+  return program.make_entries(np.tile(np.asarray(pair, np.int32), (b, 1)), np.stack([np.cos(th), np.sin(th)], 1),
+                              np.tile(norm, (b, 1)), False, False, 2, np.arange(b))
 
 
 def step_parts(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: tuple[int, int],
                scales: tuple[float, float] = (1.0, 1.0)) -> StepParts:
-  """The sweep's phase-2 step for a batch, whole (``fcjax.sweep.program._step_one``, vmapped) and in parts (the
+  """The sweep's phase-2 step for a batch, whole (``fcjax.sweep.program.Program.step``, vmapped) and in parts (the
   program's own parameterization, transforms, features and optimiser). Example steps use ``t = redirect_steps``:
   the steady state of 496 of the default 512 steps (the redirected ReLU's first steps cost the same)."""
-  prog = _program(config, layer)
-  parts = program._parts(prog)
+  spec = _program(config, layer)
+  prog, parts = program.program(spec), program.parts(spec)
   hyper = _hyper(config)
   base_key = jax.random.key(config.seed)
 
   def step_one(model_params, state, entry, t):
-    step_key = jax.random.fold_in(program._seed_key(base_key, prog.phase, entry.seed), 1)
-    return program._step_one(prog, model_params, hyper, entry, step_key, state, t)
+    return prog.step(model_params, hyper, entry, base_key, state, t)
 
   def init(entries):
-    return jax.vmap(lambda e: program._init_one(prog, base_key, hyper, e))(entries)
+    return jax.vmap(lambda e: prog.init(base_key, hyper, e, None))(entries)
 
   def render_vjp(image_params):
     out, vjp = jax.vjp(jax.vmap(parts.param.render), image_params)
@@ -158,7 +159,7 @@ def step_parts(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: 
 
   def objective(model_params, x, entry):  # x: [S, S, 3] model input of one image
     y = parts.features(model_params, x[None], entry.units, jax.nn.relu)[0]
-    return -program._objective(prog, y, entry)
+    return -prog.objective(program.normalise(y, entry.norm), entry, hyper.warmup_steps, hyper)
 
   def model_grad(model_params, x, entries):
     return jax.vmap(jax.grad(objective, argnums=1), in_axes=(None, 0, 0))(model_params, x, entries)
@@ -174,7 +175,7 @@ def step_parts(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pair: 
     return state, canvas, jax.vmap(parts.transform)(keys, canvas)
 
   def example(b):
-    entries = jax.tree.map(jnp.asarray, _entries(b, pair, scales, config.n_angles))
+    entries = jax.tree.map(jnp.asarray, _entries(b, pair, scales, config.thetas))
     keys = jax.random.split(jax.random.key(1), b)
     state, canvas, x = _example(entries, keys)
     t = jnp.int32(config.redirect_steps)
@@ -197,12 +198,12 @@ def block_program(params: Any, config: sweep_lib.SweepConfig, *, layer: str, pai
   mesh = _devices.mesh(devices)
   prog = _program(config, layer)
   replicated = _devices.replicated(mesh)
-  n = config.n_angles * config.n_seeds
+  n = len(config.thetas) * config.n_seeds
   lay = _Layout(n, config.chunk_size, mesh)
-  entries = _entries(n, pair, (1.0, 1.0), config.n_angles)
+  entries = _entries(n, pair, (1.0, 1.0), config.thetas)
   base_key = jax.device_put(jax.random.key(config.seed), replicated)
   hyper = jax.device_put(_hyper(config), replicated)
-  template = program._init_shapes(prog, base_key, hyper, entries)
+  template = program.init_shapes(prog, base_key, hyper, entries)
   state = lay.split(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), template))[0]
   args = (_devices.put_tree(params, replicated), base_key, hyper, lay.split(entries)[0], state,
           jax.device_put(jnp.int32(0), replicated))

@@ -9,9 +9,10 @@ has the derivation at length; in short:
 (:func:`paper_relative_c`, kept under that name) depends on each half-axis's scale: a unit reaching 30 times further
 below zero than above makes its negative-side quadrants dwarf the others, and reachable quadrants read as collapsed.
 
-**Half-axis reach** R_h of each half-axis h in ``HALF_AXES`` (a unit and a sign): the furthest any final image goes
-along it, over all angles and seeds (the sweep aims at the axis angles themselves when ``n_angles % 4 == 0``); the
-positive half-axes also count the phase-1 maximum. A half-axis below ``UNREACHED`` of its unit's other half is 0.
+**Half-axis reach** R_h of each half-axis h in ``HALF_AXES`` (a unit and a sign): the furthest any reached point goes
+along it: every final image of the angles, the half-axis images (the sweep maximises *and* minimises each unit,
+``result.axis_y``), the phase-1 maxima, and the natural images when a cloud is given (a natural image is a reached
+point too). A half-axis below ``UNREACHED`` of its unit's other half is 0.
 
 **Corner measure** of quadrant Q with half-axes (h_x, h_y): with ``u = |x| / R_hx``, ``v = |y| / R_hy``,
 
@@ -22,16 +23,17 @@ an L_q ball ``u^q + v^q <= 1``, K = 2^(-1/q): 1 for a square (free combination),
 diamond (linear trade-off), 0 for a line through the neighbouring quadrants (the paper's pointy/rounded pair).
 *Invariance:* multiplying one half-axis by k > 0 multiplies that coordinate of every point on that side and its reach
 by k, so u, v and K are exactly unchanged as functions of the reached points (for k within (UNREACHED, 1/UNREACHED)).
-What the sweep reaches may change (cosdot's angles live in the scaled space): a polygon's corners stay cosdot
-maximisers, but a curved frontier squeezed by a large factor is sampled near its ends, where K is a lower bound.
+The sweep aims its angles in the same normalised space (``SweepConfig.angle_space = 'half-axes'``), so what it
+reaches does not depend on k either.
 *Threshold:* collapsed when K < ``CORNER_COLLAPSED`` = 1/4 = 2^(-1/0.5), more pinched than the L_0.5 ball (the lower
 bound of ``Q_RANGE``, below which a frontier is a thin cross).
 
 **Verdicts:** ``possible`` (K >= 1/4) or ``collapsed``, unless the evidence cannot carry either: ``uncertain`` when
-the per-seed K straddle the threshold (seeds disagree); a bounding half-axis's reach is below the natural images'
-``NATURAL_QUANTILE`` quantile on that side (under-reached: the images found say nothing about what is possible);
-phase 2 at a positive axis angle reached under ``AXIS_FRACTION`` of the phase-1 maximum; a bounding unit's scale is
-guarded (``meta['scale_guarded']``); most of the quadrant's images diverged. Reasons are ``'code: sentence'``.
+K is within ``CORNER_BAND`` of 1/4 and the seeds spread wider than K's distance to 1/4 (each seed's K normalised by
+the pooled reach, so no seed's K exceeds the pooled K); a bounding half-axis's reach is below the natural images'
+``NATURAL_QUANTILE`` quantile on that side (under-reached); angles of the quadrant still beaten on their own objective
+by another image after the refinement rounds (under-optimised, ``meta['refinement']``); a bounding unit never went
+above 0 in any phase (guarded); most of the quadrant's images diverged. Reasons are ``'code: sentence'``.
 
 **Frontier exponent q** of the L_q ball best fitting the best-seed points (radial least squares), per quadrant and
 overall, in the reach-normalised (u, v) space (so invariant too): ~1 linear trade-off, 2 disc, large square. NaN
@@ -86,16 +88,6 @@ def quadrant_index(thetas: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
   k = np.floor(t / (math.pi / 2)).astype(np.int64) % 4
   rem = t - np.round(t / (math.pi / 2)) * (math.pi / 2)
   return np.where(np.abs(rem) <= atol, -1, k)
-
-
-def axis_angle_index(thetas: np.ndarray, *, atol: float = 1e-6) -> list:
-  """For each half-axis (HALF_AXES order: x+, x-, y+, y-): the index of the angle aimed along it, or None."""
-  t = np.mod(np.asarray(thetas, np.float64), _TWO_PI)
-  out = []
-  for target in (0.0, math.pi, math.pi / 2, 1.5 * math.pi):  # x+, x-, y+, y-
-    d = np.abs(np.angle(np.exp(1j * (t - target))))
-    out.append(int(np.argmin(d)) if d.size and d.min() <= atol else None)
-  return out
 
 
 # --- the corner measure --------------------------------------------------------------------------------------------

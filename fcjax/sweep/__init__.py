@@ -1,22 +1,30 @@
 """The cosdot sweep: which directions can a pair of units be driven to?
 
 For every pair of units (i, j) of one layer, the sweep follows the paper (Hamblin, Alvarez & Konkle, "Experiment and
-Visualization"; SPEC §5) in two phases:
+Visualization") in phases built for the verdicts (docs/measures.md), each a batch of the same compiled program:
 
-1. *Scales.* Each unit alone is maximised (activation maximisation, ``n_seeds`` noise seeds). The best value over the
-   seeds is the unit's scale s_i, the tip of its axis in the combination plot.
-2. *Combinations.* For ``n_angles`` angles θ evenly spaced on [0, 2π) and every seed, an image is optimised for
-   ``cosdot((y_i / s_i, y_j / s_j), θ; p)``. θ lives in the scaled space.
+1. *Half-axes.* Each unit alone is maximised and minimised (``n_seeds`` noise seeds each; the linear objective, the
+   cosdot of p = 0 along the axis). The best maximum is the unit's scale s_i, the tip of its axis in the plot, as in
+   the paper; the best maximum and minimum are the reach R_i± of its two half-axes. The minimisation doubles this
+   phase: 2 x units x seeds x steps image-steps, against units x seeds x steps for the paper's maxima alone.
+2. *Angles.* For each angle θ (``SweepConfig.thetas``: ``n_angles`` evenly spaced, plus the quadrant diagonals) and
+   every seed, an image is optimised for cosdot of the normalised pair ``u = (y_i / R_i±, y_j / R_j±)`` toward θ:
+   every quadrant gets the same angles and its diagonal whatever the half-axes' lengths (``angle_space='paper'``
+   spaces them over the scales instead). The first ``warmup_fraction`` of the steps use Lucid's floored cosdot, the
+   rest the paper's exact form; C is reported in the exact form.
+3. *Refinement.* Every kept image (angles and half-axes) is scored on every other image's objective
+   (:mod:`~fcjax.sweep.refine`, NumPy: C depends on y alone); each image beaten by more than ``refine_tolerance``
+   is re-optimised for ``refine_steps`` from the image that beat it (warm start) and keeps the best of its own, the
+   refined and the beating image; rounds repeat until nothing is beaten or ``refine_rounds`` are spent.
+   ``meta['refinement']`` records the beaten images and dominated angles before and after each round.
 
-Each phase is one compiled program (plus a small one that renders the final images to uint8). The optimisation of
-ONE image (render -> random transforms with the image's own key -> features -> objective -> Optax update) is written
-for a single image, run for ``block_steps`` steps with ``lax.scan``, and ``vmap``-ped over a flat batch axis that
-enumerates (pair, angle, seed) (phase 2) or (pair, unit, seed) (phase 1). Unit indices, angles, scales, the seed,
-the learning rate and the step count are traced arguments: a new pair of the same layer, another seed or learning
-rate reuses the compiled program. Each program is compiled once per (settings, batch shape, device mesh) and cached
-for the life of the process (:func:`cache_info`).
+Each phase runs the one compiled block (:mod:`~fcjax.sweep.program`: :class:`~fcjax.sweep.program.Program`, the
+per-image init / step / evaluate / render) on its own batch of entries (units, direction, normalisers, linear or
+cosdot, fresh or warm start, key stream, seed), ``vmap``-ped over a flat batch axis, for ``block_steps`` steps
+under ``lax.scan``. Unit indices, directions, normalisers, seeds, the learning rate and step counts are traced: a new
+pair or angle set reuses the compiled program; each batch shape compiles once per process (:func:`cache_info`).
 
-Keys: ``key(config.seed)`` -> ``fold_in(phase)`` -> ``fold_in(seed index)``; the initial image uses
+Keys: ``key(config.seed)`` -> ``fold_in(stream)`` (1 half-axes, 2 angles, 3 + r round r) -> ``fold_in(seed index)``; the initial image uses
 ``fold_in(., 0)`` and step t's transforms use ``fold_in(fold_in(., 1), t)``. Keys therefore depend on the seed index
 and the step only -- not on the position in the batch, the chunk or the device -- so chunking and sharding make the
 same random draws. Seed s starts from the same noise image and sees the same transforms at every angle and pair, so
@@ -66,7 +74,8 @@ process)::
 Modules: :mod:`~fcjax.sweep.config` (:class:`SweepConfig`, recipes and presets), :mod:`~fcjax.sweep.features`
 (what is optimised; input validation), :mod:`~fcjax.sweep.program` (the per-image step, init and block; the one
 compiled program and its cache), :mod:`~fcjax.sweep.layout` (chunks over the device mesh),
-:mod:`~fcjax.sweep.checkpoint` (resume) and :mod:`~fcjax.sweep.run` (the host loop: :func:`run`,
+:mod:`~fcjax.sweep.checkpoint` (resume; the refinement rounds are recomputed from phase 2's final state),
+:mod:`~fcjax.sweep.refine` (cross-evaluation and the rounds) and :mod:`~fcjax.sweep.run` (the host loop: :func:`run`,
 :func:`unit_maxima`).
 """
 

@@ -142,15 +142,24 @@ def _identity_transform(key, image):
   return image
 
 
+class Parts(NamedTuple):
+  """The building blocks of a :class:`Program` (the benchmarks time them one by one)."""
+  param: Any                              # parameterization: init(key) -> image params, render(params) -> image
+  transform: Callable                     # (key, canvas image) -> model input, the step's random transforms
+  view: Callable                          # (key, canvas image) -> model input without random transforms
+  features: Callable                      # (model params, images [N, S, S, 3], units, relu) -> float32 [N, 2]
+  optimizer: optax.GradientTransformation  # learning rate injected (traced)
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def program(spec: Spec) -> Program:
-  """The per-image functions of ``spec``, built once and eagerly (factories such as MACO's compute NumPy constants,
+def parts(spec: Spec) -> Parts:
+  """The parts of ``spec``'s program, built once and eagerly (factories such as MACO's compute NumPy constants,
   which must not be traced when the first call happens inside ``jit``)."""
   with jax.ensure_compile_time_eval():
-    return _build(spec)
+    return _build_parts(spec)
 
 
-def _build(spec: Spec) -> Program:
+def _build_parts(spec: Spec) -> Parts:
   cfg = spec.cfg
   size, insize = cfg.canvas_size, cfg.input_size
   if cfg.param == "maco":
@@ -169,8 +178,23 @@ def _build(spec: Spec) -> Program:
   src = spec.source.obj
   features = (_model_features(src, spec.layer, cfg.readout, cfg.dtype) if isinstance(src, Model)
               else _function_features(src))
+  optimizer = optax.inject_hyperparams(_OPTIMIZERS[cfg.optimizer])(learning_rate=1.0)
+  return Parts(param, transform, view, features, optimizer)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def program(spec: Spec) -> Program:
+  """The per-image functions of ``spec``, built once and eagerly (factories such as MACO's compute NumPy constants,
+  which must not be traced when the first call happens inside ``jit``)."""
+  with jax.ensure_compile_time_eval():
+    return _build(spec)
+
+
+def _build(spec: Spec) -> Program:
+  cfg = spec.cfg
+  size = cfg.canvas_size
+  param, transform, view, features, optimizer = parts(spec)
   make_opt = optax.inject_hyperparams(_OPTIMIZERS[cfg.optimizer])  # lr in the state: changing it does not recompile
-  optimizer = make_opt(learning_rate=1.0)
   report_floor = reported_floor(cfg)
 
   def objective(u, entry: Entries, t, hyper: Hyper):
