@@ -148,30 +148,20 @@ def interrupts() -> Iterator[None]:
     yield
     return
 
-  # An exception raised inside a garbage-collector callback (JAX registers one) is printed and dropped: a signal
-  # that lands there is sent again a moment later (and not counted as a second one).
-  state = {"in_gc": False, "resent": 0}
+  state = {"resent": 0}  # signals sent again (below), which the watcher does not count
 
   def first(signum, frame):
-    if state["in_gc"]:
+    if _dropped_there(frame):  # raised here it would be printed and lost: send it again a moment later
       state["resent"] += 1
       threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signum)).start()
       return
     raise Interrupted(signum)
-
-  def gc_start(phase, info):
-    state["in_gc"] = state["in_gc"] or phase == "start"
-
-  def gc_stop(phase, info):
-    state["in_gc"] = state["in_gc"] and phase != "stop"
 
   read, write = os.pipe()
   os.set_blocking(write, False)
   ending = threading.Lock()  # held by whoever ends the run on a signal: the watcher, or the caller after the block
   old = {s: signal.signal(s, first) for s in EXIT_CODES}
   old_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-  gc.callbacks.insert(0, gc_start)
-  gc.callbacks.append(gc_stop)
   watcher = threading.Thread(target=_second_signal_exits, args=(read, ending, state), name="fcjax-signals",
                              daemon=True)
   watcher.start()
@@ -180,14 +170,23 @@ def interrupts() -> Iterator[None]:
   finally:
     if not ending.acquire(blocking=False):  # the watcher is ending the process this instant: print nothing more
       threading.Event().wait()
-    gc.callbacks.remove(gc_start)
-    gc.callbacks.remove(gc_stop)
     signal.set_wakeup_fd(old_fd)
     for s, h in old.items():
       signal.signal(s, h)
     os.close(write)  # the watcher reads end-of-file and returns
     watcher.join()
     os.close(read)
+
+
+def _dropped_there(frame) -> bool:
+  """Whether an exception raised in ``frame`` would be printed and dropped by Python: inside a garbage-collector
+  callback (JAX registers one) or a ``__del__`` method, at any depth."""
+  callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+  while frame is not None:
+    if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+      return True
+    frame = frame.f_back
+  return False
 
 
 def _second_signal_exits(fd: int, ending: threading.Lock, state: dict) -> None:
@@ -203,5 +202,5 @@ def _second_signal_exits(fd: int, ending: threading.Lock, state: dict) -> None:
       if signum in EXIT_CODES:
         seen += 1
         if seen - state["resent"] >= 2 and ending.acquire(blocking=False):
-          os.write(2, b"fcjax: interrupted again; stopped at once (rerun the same command to resume)\n")
+          os.write(2, b"\nfcjax: interrupted again; stopped at once (rerun the same command to resume)\n")
           os._exit(EXIT_CODES[signal.Signals(signum)])

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import pathlib
 import re
@@ -414,6 +415,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
   args = build_parser().parse_args(argv)
+  # orbax logs each failed write of its worker threads with a traceback (18 on a full disk); the failure reaches this
+  # thread too and becomes one line below
+  absl = logging.getLogger("absl")
+  level = absl.level
+  absl.setLevel(logging.CRITICAL)
   try:
     if args.command in CLUSTER_COMMANDS:  # before any other JAX use: the flags, else JAX's auto-detection
       distributed.from_args(args)
@@ -432,6 +438,8 @@ def _run(argv: Sequence[str] | None) -> int:
       raise
     _say(f"fcjax: error: {_io.write_failed(e)}")
     return errors.WRITE_FAILED
+  finally:
+    absl.setLevel(level)
 
 
 if __name__ == "__main__":
