@@ -397,20 +397,21 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Run the command ``argv`` (default: ``sys.argv[1:]``); returns the exit status (module docstring).
 
   SIGINT and SIGTERM stop the run with one line (:mod:`fcjax._guard`; a second signal ends it at once). Run as the
-  ``fcjax`` program (``argv`` None), an interrupted run then ends the process with ``os._exit`` after flushing its
-  output: JAX's interpreter shutdown after an interrupt inside a compilation can crash (SIGSEGV, exit 139).
+  ``fcjax`` program (``argv`` None), an interrupted run or a failed write then ends the process with ``os._exit``
+  after flushing its output: the interpreter's shutdown after an interrupt inside a compilation can crash (SIGSEGV,
+  exit 139), and orbax's writer threads print tracebacks once their event loop is gone.
   """
   try:
     with _guard.interrupts():
-      return _run(argv)
+      code = _run(argv)
   except KeyboardInterrupt as e:
     signum = getattr(e, "signum", signal.SIGINT)
     _say(_guard.message(signum))
     code = _guard.EXIT_CODES[signum]
-    if argv is None:
-      sys.stdout.flush()
-      os._exit(code)
-    return code
+  if argv is None and code in (*_guard.EXIT_CODES.values(), errors.WRITE_FAILED):
+    sys.stdout.flush()
+    os._exit(code)
+  return code
 
 
 def _run(argv: Sequence[str] | None) -> int:
