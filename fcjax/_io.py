@@ -5,6 +5,7 @@ manifests record."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import pathlib
@@ -16,6 +17,8 @@ import numpy as np
 from fcjax import errors
 
 OUTPUT_KINDS = ("file", "dir")
+# The causes of a failed write that lie outside the arguments (the CLI: one line, exit errors.WRITE_FAILED).
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES, errno.EPERM)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
@@ -37,6 +40,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def write_failed(e: OSError, path: str | os.PathLike | None = None) -> str:
+  """One line for a write that failed with ``e`` (one of WRITE_ERRNOS): the path, the cause, what to do."""
+  where = path or e.filename or "a file"
+  cause = e.strerror or str(e)
+  return (f"cannot write {where}: {cause} ({errno.errorcode.get(e.errno, e.errno)}); make room or choose a writable "
+          "place, then rerun the same command (it resumes; nothing half-written is kept)")
 
 
 def _umask() -> int:
@@ -121,6 +132,38 @@ def jsonable(x: Any) -> Any:
   if dataclasses.is_dataclass(x) and not isinstance(x, type):
     return dataclasses.asdict(x)
   return repr(x)
+
+
+def check_finite(params: Any, source: str) -> None:
+  """Refuse weights that hold NaN or Inf (a diverged fine-tune, a bad conversion) where they are loaded.
+
+  Args:
+    params: a pytree of arrays (any nesting of dicts, NNX or Linen state).
+    source: what the weights are, for the message (a file path).
+
+  Raises:
+    NonFiniteError: one line naming ``source``, the first tensor with non-finite values (its tree path), how many
+      of its values are NaN and Inf, and how many tensors are affected.
+  """
+  import jax  # noqa: PLC0415 - keep this module light
+
+  bad = []
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    a = np.asarray(leaf)
+    if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+      bad.append((_tree_name(path), int(np.isnan(a).sum()), int(np.isinf(a).sum()), a.size))
+  if bad:
+    name, nan, inf, size = bad[0]
+    more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+    raise errors.NonFiniteError(f"weights {source}: tensor {name} holds non-finite values ({nan} NaN, {inf} Inf of "
+                                f"{size}){more}; refusing them: use weights from before the divergence or redo the "
+                                "conversion")
+
+
+def _tree_name(path) -> str:
+  """A tree path as ``a/b/c`` (dict keys, attributes and indices alike)."""
+  parts = [str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path]
+  return "/".join(parts)
 
 
 def params_digest(params: Any) -> str:

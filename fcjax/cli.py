@@ -15,8 +15,10 @@ Every heavy command takes ``--smoke`` (tiny settings, about a minute on a laptop
 every artefact instead of reusing those whose recorded inputs match). This module only parses arguments, prints and
 maps errors to exit codes; the work is :mod:`fcjax.experiment`'s.
 
-Exit status: 0 done; 2 bad input (one line ``fcjax: error: ...`` on stderr saying what to do, nothing written);
-130 interrupted (rerun to resume); 1 with a Python traceback is a bug in fcjax, to be reported with the command.
+Exit status: 0 done; 2 bad input (one line ``fcjax: error: ...`` on stderr saying what to do, nothing written), or an
+output that another run holds or where a foreign file sits; 74 a failed write (no space, quota, read-only: one line
+naming the path and the cause); 130 interrupted, 143 terminated (SIGTERM) (rerun to resume); 1 with a Python
+traceback is a bug in fcjax, to be reported with the command.
 ``stats``, ``sweep``, ``figure`` and ``atlas`` take the cluster flags of :func:`fcjax.distributed.add_cli_args` and
 join the cluster before any other JAX use; only process 0 writes files.
 """
@@ -25,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import pathlib
 import re
+import signal
 import sys
 from typing import Any, Sequence
 
-from fcjax import _io, distributed, errors, experiment
+from fcjax import _guard, _io, distributed, errors, experiment
 
 PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
 # Upper bounds of the numeric options: far above any sensible run, low enough to stop a typo before it allocates
@@ -45,6 +50,12 @@ CLUSTER_COMMANDS = ("stats", "sweep", "figure", "atlas")  # the commands that ta
 # --------------------------------------------------------------------------------------------------------------
 def _say(*args) -> None:
   print(*args, file=sys.stderr, flush=True)
+
+
+def out_path(text: str) -> str:
+  """An argparse ``type`` for output paths: ``~`` expanded (also when quoted), so that the path checked is the path
+  written."""
+  return os.path.expanduser(text)
 
 
 def positive_int(opt: str, cap: int):
@@ -162,7 +173,7 @@ def cmd_stats(args) -> int:
   result, _ = experiment.stats(model, params, dataset=args.dataset, layers=args.layers, out=args.out,
                                readout=args.readout, size=size, n=n, cap_n=cap_n, batch_size=args.batch_size,
                                weights_label=wlabel, data_dir=args.data_dir, backend=args.backend,
-                               fresh=args.fresh, say=_say)
+                               fresh=args.fresh, wait=args.wait, say=_say)
   for name, ls in result.layers.items():
     print(f"{name}: {ls.count} images, {int(ls.dead.sum())} dead units")
   if distributed.is_writer():
@@ -217,9 +228,10 @@ def cmd_sweep(args) -> int:
     raise errors.UsageError(f"--units needs two different units, got {i} twice")
   _warn_post_relu(model, layer)
   out = pathlib.Path(args.out)
-  result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=(i, j), out=out, weights_label=wlabel,
-                               fresh=args.fresh, say=_say, stats_path=args.stats)
-  info = experiment.plot_result(result, stats_result, out, args.format)
+  with _guard.out_lock(out, "dir", wait=args.wait, say=_say):
+    result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=(i, j), out=out, weights_label=wlabel,
+                                 fresh=args.fresh, say=_say, stats_path=args.stats)
+    info = experiment.plot_result(result, stats_result, out, args.format)
   print(result.summary())
   if distributed.is_writer():
     print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
@@ -230,6 +242,7 @@ def cmd_plot(args) -> int:
   from fcjax import result as result_lib, stats
   out = pathlib.Path(args.result_dir)
   result = result_lib.SweepResult.load(out)
+  _io.check_output_path(out, "dir", what="RESULT_DIR")  # the plot is written beside the result
   stats_path = args.stats
   if stats_path is None and (out / "stats_path.txt").exists():
     stats_path = (out / "stats_path.txt").read_text().strip()
@@ -238,7 +251,8 @@ def cmd_plot(args) -> int:
     stats_result = stats.load(stats_path)
     stats_result.check_compatible(model=result.model, layer=result.layer, readout=result.readout,
                                   input_size=result.config.get("input_size"))
-  info = experiment.plot_result(result, stats_result, out, args.format)
+  with _guard.out_lock(out, "dir"):
+    info = experiment.plot_result(result, stats_result, out, args.format)
   print(f"wrote {', '.join(info['plots'])}")
   return 0
 
@@ -258,7 +272,7 @@ def cmd_figure(args) -> int:
   run = experiment.figure(model, params, dataset=dataset, layers=args.layers, out=args.out, config=cfg,
                           n=n, cap_n=cap_n, picks=args.picks,
                           weights_label=wlabel, batch_size=args.batch_size, data_dir=args.data_dir,
-                          backend=args.backend, formats=args.format, fresh=args.fresh, say=_say)
+                          backend=args.backend, formats=args.format, fresh=args.fresh, wait=args.wait, say=_say)
   for key, s in run.summary.items():
     print(f"{key}: units {tuple(s['units'])} r={s['correlation']:+.3f}  {measures.format_summary(s)}")
   if distributed.is_writer():
@@ -298,6 +312,12 @@ def _add_sweep_args(p: argparse.ArgumentParser) -> None:
   p.add_argument("--format", nargs="+", default=["png", "pdf"], choices=FORMATS, help="figure formats")
   p.add_argument("--fresh", action="store_true", help="recompute everything (default: reuse the artefacts in --out "
                                                        "whose recorded inputs match this run's)")
+  add_wait_arg(p)
+
+
+def add_wait_arg(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--wait", action="store_true", help="when another fcjax run is writing --out, wait for it to finish "
+                                                      "(default: stop at once, naming it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--readout", default="neuron", choices=["neuron", "channel"])
   s.add_argument("--size", type=positive_int("--size", MAX_SIZE), default=None,
                  help="model input size in px (default: the model's)")
-  s.add_argument("--out", required=True, help="stats file to write (.npz)")
+  s.add_argument("--out", required=True, type=out_path, help="stats file to write (.npz)")
   s.add_argument("--smoke", action="store_true")
   s.add_argument("--fresh", action="store_true", help="recompute even if --out holds statistics of the same inputs")
+  add_wait_arg(s)
   distributed.add_cli_args(s)
   s.set_defaults(func=cmd_stats)
 
@@ -346,13 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
   sw.add_argument("--units", nargs=2, type=int, metavar=("I", "J"))
   sw.add_argument("--pick", choices=PICKS)
   sw.add_argument("--stats", help="stats file (for --pick, the grey cloud and the correlation)")
-  sw.add_argument("--out", required=True)
+  sw.add_argument("--out", required=True, type=out_path)
   _add_sweep_args(sw)
   distributed.add_cli_args(sw)
   sw.set_defaults(func=cmd_sweep)
 
   pl = sub.add_parser("plot", help="re-draw a sweep result without re-running it")
-  pl.add_argument("result_dir")
+  pl.add_argument("result_dir", type=out_path)
   pl.add_argument("--stats", default=None)
   pl.add_argument("--format", nargs="+", default=["png", "pdf"], choices=FORMATS)
   pl.set_defaults(func=cmd_plot)
@@ -362,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_data_args(f, dataset_required=False)
   f.add_argument("--layers", nargs="+", required=True)
   f.add_argument("--picks", nargs="+", default=list(PICKS), choices=PICKS)
-  f.add_argument("--out", required=True)
+  f.add_argument("--out", required=True, type=out_path)
   _add_sweep_args(f)
   distributed.add_cli_args(f)
   f.set_defaults(func=cmd_figure)
@@ -373,20 +394,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """Run the command ``argv`` (default: ``sys.argv[1:]``); returns the exit status (module docstring).
+
+  SIGINT and SIGTERM stop the run with one line (:mod:`fcjax._guard`; a second signal ends it at once). Run as the
+  ``fcjax`` program (``argv`` None), an interrupted run or a failed write then ends the process with ``os._exit``
+  after flushing its output: the interpreter's shutdown after an interrupt inside a compilation can crash (SIGSEGV,
+  exit 139), and orbax's writer threads print tracebacks once their event loop is gone.
+  """
+  try:
+    with _guard.interrupts():
+      code = _run(argv)
+  except KeyboardInterrupt as e:
+    signum = getattr(e, "signum", signal.SIGINT)
+    _say(_guard.message(signum))
+    code = _guard.EXIT_CODES[signum]
+  if argv is None and code in (*_guard.EXIT_CODES.values(), errors.WRITE_FAILED):
+    sys.stdout.flush()
+    os._exit(code)
+  return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
   args = build_parser().parse_args(argv)
+  # orbax logs each failed write of its worker threads with a traceback (18 on a full disk); the failure reaches this
+  # thread too and becomes one line below
+  absl = logging.getLogger("absl")
+  level = absl.level
+  absl.setLevel(logging.CRITICAL)
   try:
     if args.command in CLUSTER_COMMANDS:  # before any other JAX use: the flags, else JAX's auto-detection
       distributed.from_args(args)
     return args.func(args)
+  except errors.WriteError as e:
+    _say(f"fcjax: error: {errors.one_line(e, 2000)}")
+    return errors.WRITE_FAILED
   except errors.FcjaxError as e:
     _say(f"fcjax: error: {errors.one_line(e, 2000)}")
     return 2
   except FileNotFoundError as e:
     _say(f"fcjax: error: {e.filename or e}: no such file")
     return 2
-  except KeyboardInterrupt:
-    _say("fcjax: interrupted; rerun the same command to resume")
-    return 130
+  except OSError as e:
+    if e.errno not in _io.WRITE_ERRNOS:
+      raise
+    _say(f"fcjax: error: {_io.write_failed(e)}")
+    return errors.WRITE_FAILED
+  finally:
+    absl.setLevel(level)
 
 
 if __name__ == "__main__":

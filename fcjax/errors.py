@@ -52,6 +52,22 @@ class UsageError(FcjaxError):
   """A command-line argument that is missing, malformed or out of range (the CLI's argument checks)."""
 
 
+class BusyError(OutputPathError):
+  """An output that another fcjax run (this host or another) is writing now: its lock is held."""
+
+
+class NonFiniteError(FcjaxError):
+  """NaN or Inf where a run needs finite numbers: in weights as they load, in activations or statistics."""
+
+
+class WriteError(FcjaxError):
+  """A write that failed for a cause outside the arguments: no space left, a quota, a read-only file system. The
+  CLI exits with :data:`WRITE_FAILED` (not 2: the input was fine; rerun once there is room, and it resumes)."""
+
+
+WRITE_FAILED = 74  # the CLI's exit status for a WriteError (sysexits.h EX_IOERR)
+
+
 def closest(name: str, valid: Iterable[str], n: int = 5) -> list[str]:
   """The up-to-``n`` valid names closest to ``name`` (for 'did you mean' messages)."""
   valid = list(valid)

@@ -16,6 +16,12 @@ this run's, else recomputes it, saying so in one line through ``say``; ``fresh=T
 Manifests and config files are written atomically and after the work they describe, so an interrupted run leaves
 none, and the next run resumes (the statistics' state file, the sweep's checkpoint) or redoes the work.
 
+**Its own files only.** A run holds its output's lock (:func:`fcjax._guard.out_lock`: a second run on the same
+output stops at once, naming the first, or waits with ``wait=True``), and refuses, in one line, to write where a
+file or folder that is not fcjax's sits (a file named ``checkpoint`` where the sweep keeps its resume folder, or any
+of fcjax's names in a folder without an fcjax record); ``fresh`` deletes only fcjax's own files. A damaged resume
+checkpoint is discarded, saying so, and its sweep recomputed.
+
 **Several processes** (:mod:`fcjax.distributed`): every process runs the same calls; only the writer (process 0)
 creates, deletes or writes files, and the others wait at a barrier after each write, so no file is written twice
 and every process reads what the writer finished.
@@ -40,7 +46,7 @@ import pathlib
 import shutil
 from typing import Any, Callable, Mapping, Sequence
 
-from fcjax import _io, _manifest, distributed, errors
+from fcjax import _guard, _io, _manifest, distributed, errors
 from fcjax._inputs import load_model, open_source, sweep_config, warn_post_relu  # noqa: F401 - part of this API
 
 PICKS = ("highest", "lowest", "zero")
@@ -100,6 +106,24 @@ def cloud_and_corr(stats_result, layer: str, i: int, j: int):
   return ls.samples[:, [i, j]], float(ls.corr[i, j])
 
 
+def _check_foreign(out: pathlib.Path, names: Mapping[str, str], ours: bool) -> None:
+  """Refuse (one line) to write where something that is not fcjax's sits: for each ``name`` fcjax writes in ``out``
+  as ``kind`` ('file' or 'dir'), an existing path of the other kind, or, when ``out`` holds no fcjax record
+  (``ours`` False), any existing path; a ``checkpoint`` folder must hold a sweep's resume files."""
+  for name, kind in names.items():
+    p = out / name
+    if not (p.exists() or p.is_symlink()):
+      continue
+    foreign = not ours or p.is_dir() != (kind == "dir")
+    if name == "checkpoint" and p.is_dir() and any(p.iterdir()):
+      foreign = foreign or not ((p / "sweep.json").exists() or (p / "checkpoints").exists())
+    if foreign:
+      what = "folder" if p.is_dir() else "file"
+      raise errors.OutputPathError(
+          f"{p} is a {what} that fcjax did not write, where it writes its own {name} {kind}; move it away or choose "
+          "another --out (fcjax never deletes files it did not write)")
+
+
 def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say) -> str:
   """Say what happens to an artefact; delete its stale files when it is recomputed (the writer, once every process
   has decided). Returns the action."""
@@ -126,12 +150,13 @@ def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say
 def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, readout: Any = "neuron",
           size: int | None = None, n: int | None = None, batch_size: int = 32, weights_label: str | None = None,
           data_dir: str | None = None, backend: str = "auto", fresh: bool = False, say: Say = _say_default,
-          digest: str | None = None, cap_n: bool = False, source=None):
+          digest: str | None = None, cap_n: bool = False, source=None, wait: bool = False):
   """Statistics of ``layers`` over ``n`` images of ``dataset`` into the ``.npz`` file ``out``.
 
   Reuses ``out`` when its manifest records the same inputs (returns ``(result, action)``); otherwise recomputes,
   resuming from ``out.state`` when that holds an interrupted pass of the same configuration. ``n`` more than the
-  dataset holds is an error unless ``cap_n`` (:func:`open_source`); ``source``: the dataset, already opened.
+  dataset holds is an error unless ``cap_n`` (:func:`open_source`); ``source``: the dataset, already opened;
+  ``wait``: for another run that holds ``out`` (module docstring).
   """
   from fcjax import stats as stats_lib
   out = pathlib.Path(out)
@@ -144,12 +169,22 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
             "dataset": dataset, "n": n, "readout": objectives.readout_name(readout), "input_size": size}
   manifest = _manifest.of_file(out)
   state = out.with_name(out.name + ".state")
-  decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
-  if not decision.reuse and source is None:  # before anything is deleted: a bad dataset changes nothing
-    source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
-  action = _reuse_or_clear(str(out), decision, [out, manifest, *stats_lib.state_files(state)], say)
-  if decision.reuse:
-    return stats_lib.load(out), action
+  with _guard.out_lock(out, "file", wait=wait, say=say):
+    decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
+    if not decision.reuse and source is None:  # before anything is deleted: a bad dataset changes nothing
+      source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
+    action = _reuse_or_clear(str(out), decision, [out, manifest, *stats_lib.state_files(state)], say)
+    if decision.reuse:
+      return stats_lib.load(out), action
+    return _compute_stats(model, params, source, layers, out, state, manifest, inputs, readout, size, n,
+                          batch_size, weights_label, say), action
+
+
+def _compute_stats(model, params, source, layers, out, state, manifest, inputs, readout, size, n, batch_size,
+                   weights_label, say: Say):
+  """The statistics pass of :func:`stats` (resumed from ``state``, or restarted when it holds another pass); the
+  result is written with its manifest and the state files removed."""
+  from fcjax import stats as stats_lib
   compute = lambda: stats_lib.compute(  # noqa: E731
       model, params, source, layers, readout=readout, input_size=size, batch_size=batch_size,
       n_samples=min(n, CLOUD_POINTS) if n else CLOUD_POINTS, state_path=str(state), progress=True, max_images=n,
@@ -170,7 +205,7 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
     for f in stats_lib.state_files(state):  # finished: the resume files of every process go
       f.unlink()
   _writer(f"fcjax-wrote:{out}", write)
-  return result, action
+  return result
 
 
 # ------------------------------------------------------------------------------------------------ sweep
@@ -233,19 +268,33 @@ def _sweep_inputs(digest: str, model, layer: str, pair, config, extra: Mapping[s
 def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str | os.PathLike,
           weights_label: str | None = None, extra_meta: Mapping[str, Any] | None = None,
           inputs: Mapping[str, Any] | None = None, fresh: bool = False, progress: bool = True,
-          say: Say = _say_default, digest: str | None = None, stats_path: str | os.PathLike | None = None):
+          say: Say = _say_default, digest: str | None = None, stats_path: str | os.PathLike | None = None,
+          wait: bool = False):
   """The sweep of one pair into the directory ``out`` (``result.json`` + arrays; resumable via ``out/checkpoint``).
 
   Reuses ``out`` when its manifest records the same inputs (weights, model, layer, pair, readout, config and the
   extra ``inputs``, e.g. the dataset and n that chose the pair); otherwise recomputes. ``stats_path``: the stats
   file that goes with the result (its absolute path is recorded in ``out/stats_path.txt`` for re-plotting).
-  Returns ``(result, action)``.
+  ``wait``: for another run that holds ``out`` (module docstring). Returns ``(result, action)``.
   """
-  from fcjax import result as result_lib, stats as stats_lib
   out = pathlib.Path(out)
+  with _guard.out_lock(out, "dir", wait=wait, say=say):
+    return _sweep_locked(model, params, config, layer, pair, out, weights_label, extra_meta, inputs, fresh, progress,
+                         say, digest, stats_path)
+
+
+SWEEP_FILES = {"checkpoint": "dir", "inputs.json": "file", "result.json": "file", "arrays.npz": "file",
+               "measures.json": "file", "result.csv": "file", "stats_path.txt": "file",
+               **{f"plot.{fmt}": "file" for fmt in FORMATS}}  # what a sweep folder holds (plot_result: the last 4)
+
+
+def _sweep_locked(model, params, config, layer, pair, out: pathlib.Path, weights_label, extra_meta, inputs, fresh,
+                  progress, say: Say, digest, stats_path):
+  from fcjax import result as result_lib, stats as stats_lib
   digest = digest or stats_lib.weights_digest(params)
   full = _sweep_inputs(digest, model, layer, pair, config, inputs or {})
   manifest = _manifest.of_dir(out)
+  _check_foreign(out, SWEEP_FILES, ours=_manifest.read(manifest) is not None or (out / "checkpoint" / "sweep.json").is_file())
   decision = _manifest.decide(manifest, full, exists=(out / "result.json").is_file(), fresh=fresh)
   action = _reuse_or_clear(str(out), decision, [manifest, out / "checkpoint", out / "result.json"], say)
   if decision.reuse:
@@ -283,19 +332,18 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
            n: int | None = None, cap_n: bool = False, picks: Sequence[str] = PICKS, weights_label: str = "",
            batch_size: int = 32, data_dir: str | None = None, backend: str = "auto",
            formats: Sequence[str] = ("png", "pdf"),
-           fresh: bool = False, progress: bool = True, say: Say = _say_default) -> FigureRun:
+           fresh: bool = False, progress: bool = True, say: Say = _say_default, wait: bool = False) -> FigureRun:
   """The whole experiment into the directory ``out``: statistics of ``layers`` over ``n`` images of ``dataset``
   (``stats.npz``), the sweep of the first highest / lowest / closest-to-zero pair (``picks``) of each layer
   (``sweeps/<layer>_<pick>_<i>_<j>/``), their measures (``summary.json``) and the multi-panel figure (``figure.*``).
 
   Each artefact is reused only when its manifest records this run's inputs (module docstring); ``fresh`` recomputes
   everything. ``figure_config.json`` (what the figure was made from) is written last. The dataset is opened (and
-  ``n`` checked, :func:`open_source`) before anything is written.
+  ``n`` checked, :func:`open_source`) before anything is written; ``wait``: for another run that holds ``out``.
   """
   import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  from fcjax import measures, objectives, plot, stats as stats_lib
+  from fcjax import stats as stats_lib
   out = pathlib.Path(out)
   layers = [model.canonical(l) for l in layers]
   for l in layers:
@@ -305,6 +353,22 @@ def figure(model, params, *, dataset: str, layers: Sequence[str], out: str | os.
     if pk not in PICKS:
       raise errors.FcjaxError(f"unknown pick {pk!r}; use one of {PICKS}")
   source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
+  with _guard.out_lock(out, "dir", wait=wait, say=say):
+    records = [_manifest.of_file(out / name) for name in ("stats.npz", "summary.json", "figure")]
+    ours = any(_manifest.read(r) is not None for r in records) or bool(stats_lib.state_files(out / "stats.npz.state"))
+    _check_foreign(out, {**{r.name: "file" for r in records}, **FIGURE_FILES}, ours)
+    return _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks, weights_label, batch_size,
+                          data_dir, backend, formats, fresh, progress, say, source)
+
+
+FIGURE_FILES = {"stats.npz": "file", "sweeps": "dir", "summary.json": "file", "figure_config.json": "file",
+                **{f"figure.{fmt}": "file" for fmt in FORMATS}}  # what a figure folder holds, besides manifests
+
+
+def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks, weights_label, batch_size, data_dir,
+                   backend, formats, fresh, progress, say: Say, source) -> FigureRun:
+  import matplotlib.pyplot as plt
+  from fcjax import measures, objectives, plot, stats as stats_lib
   _writer(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
   digest = stats_lib.weights_digest(params)
   actions = {}

@@ -68,6 +68,7 @@ def read_params(src: str | os.PathLike) -> dict:
 
   Raises:
     WeightsError: the path is missing, unreadable, corrupt, or does not hold exactly InceptionV1's weights.
+    NonFiniteError: a weight is NaN or Inf (naming the tensor).
   """
   fmt = detect_format(src)
   if fmt == lucent_pth.FORMAT:
@@ -77,6 +78,7 @@ def read_params(src: str | os.PathLike) -> dict:
   else:
     params = checkpoint.load(src)
   check_params(params, source=str(src))
+  _io.check_finite(params, str(src))
   return params
 
 

@@ -17,7 +17,7 @@ import json
 import pathlib
 from typing import Callable
 
-from fcjax import _io, distributed, errors, experiment
+from fcjax import _guard, _io, distributed, errors, experiment
 from fcjax.atlas import _defaults
 
 
@@ -75,19 +75,20 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
   layer = model.canonical(args.layer)
   cfg = _config(args, model, sweep_config)
   experiment.warn_post_relu(model, layer, say=_say)
-  if args.stats:
-    st = stats_lib.load(args.stats)
-  else:
-    dataset = args.dataset or ("procedural" if model.name == "demo" else None)
-    if dataset is None:
-      raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
-    st, _ = experiment.stats(model, params, dataset=dataset, layers=[layer], out=out / "stats.npz",
-                             readout=cfg.readout, size=cfg.input_size, n=args.n, weights_label=label, fresh=args.fresh,
-                             say=_say)
+  dataset = args.dataset or ("procedural" if model.name == "demo" else None)
+  if not args.stats and dataset is None:
+    raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
   from fcjax.atlas import _screen
-  res = _screen.screen(model, params, layer=layer, stats=st, out=out, pairs=args.pairs, config=cfg,
-                       chunk_pairs=args.chunk_pairs, plots=not args.no_plots, weights_label=label,
-                       fresh=args.fresh, progress=True, say=_say)
+  with _guard.out_lock(out, "dir", wait=args.wait, say=_say):  # one run at a time writes an atlas folder
+    if args.stats:
+      st = stats_lib.load(args.stats)
+    else:
+      st, _ = experiment.stats(model, params, dataset=dataset, layers=[layer], out=out / "stats.npz",
+                               readout=cfg.readout, size=cfg.input_size, n=args.n, weights_label=label,
+                               fresh=args.fresh, say=_say)
+    res = _screen.screen(model, params, layer=layer, stats=st, out=out, pairs=args.pairs, config=cfg,
+                         chunk_pairs=args.chunk_pairs, plots=not args.no_plots, weights_label=label,
+                         fresh=args.fresh, progress=True, say=_say)
   for row in res.rows[:5]:
     verdicts = " ".join(f"{q}:{row[f'verdict_{q}'][:4]}" for q in ("I", "II", "III", "IV"))
     print(f"#{row['rank']} ({row['unit_i']}, {row['unit_j']}) r={row['r']:+.3f} score={row['score']:.2f} {verdicts}")

@@ -36,6 +36,8 @@ RESAMPLE = Image.Resampling.BILINEAR
 # SyntaxError / ValueError / EOFError for malformed headers, DecompressionBombError for absurd sizes.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
+# PIL's modes of 16-bit greyscale images (a 16-bit PNG opens as 'I;16', or 'I' in older PIL): values in [0, 65535].
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 ImageData = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray, Image.Image]
 
 
@@ -77,6 +79,8 @@ def open_image(data: ImageData, size: int | None = None, *, draft: bool = True) 
     if draft and size is not None and img.format == "JPEG":
       img.draft("RGB", (size, size))  # the decoder keeps both sides >= size
   img.load()  # decode now, inside the caller's error handling
+  if img.mode in SIXTEEN_BIT_MODES:  # PIL's convert('RGB') would clip 16-bit values at 255: almost white
+    img = Image.fromarray((np.asarray(img, np.float64) * (255.0 / 65535.0)).round().clip(0, 255).astype(np.uint8))
   if img.mode != "RGB":
     img = img.convert("RGB")  # greyscale, CMYK, palette; alpha is dropped
   return img

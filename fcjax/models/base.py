@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
-from fcjax import errors
+from fcjax import _io, errors
 
 Params = Any
 
@@ -121,7 +121,8 @@ def from_apply(name: str, apply_fn: Callable[..., Mapping[str, Any]], layers: tu
   """Wrap a user's own network as a :class:`Model`.
 
   ``apply_fn(params, images, layers=..., dtype=..., relu=...)`` must follow the contract in the module docstring;
-  a function that ignores ``dtype`` and ``relu`` is fine (those features are then simply unavailable).
+  a function that ignores ``dtype`` and ``relu`` is fine (those features are then simply unavailable). Weights that
+  ``load_params`` returns holding NaN or Inf are refused (``NonFiniteError``).
 
   For a Flax module, ``fcjax.models.from_flax`` does this for you. Example (a Linen module that sows its
   intermediates, by hand)::
@@ -136,4 +137,14 @@ def from_apply(name: str, apply_fn: Callable[..., Mapping[str, Any]], layers: tu
     raise errors.FcjaxError(f"model {name!r} was built without this function; pass it to from_apply")
 
   return Model(name=name, layers=tuple(layers), value_range=value_range, input_size=input_size, apply=apply_fn,
-               init_params=init_params or _unavailable, load_params=load_params or _unavailable)
+               init_params=init_params or _unavailable,
+               load_params=finite_loader(load_params) if load_params else _unavailable)
+
+
+def finite_loader(load_params: Callable[[str], Params]) -> Callable[[str], Params]:
+  """``load_params`` that refuses weights holding NaN or Inf, naming the tensor (:func:`fcjax._io.check_finite`)."""
+  def load(path: str) -> Params:
+    params = load_params(path)
+    _io.check_finite(params, str(path))
+    return params
+  return load

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from fcjax import errors
+from fcjax import _io, errors
 from fcjax.models import modules as nn
 from fcjax.models.base import Layer, Model
 
@@ -247,6 +247,7 @@ def load_params(path: str | pathlib.Path | None = None) -> Params:
 
   Raises:
     WeightsError: the file is missing, unreadable, or its keys / shapes do not match the architecture.
+    NonFiniteError: a weight is NaN or Inf (naming the tensor).
   """
   path = pathlib.Path(DEFAULT_WEIGHTS if path is None else path)
   if not path.is_file():
@@ -265,6 +266,7 @@ def load_params(path: str | pathlib.Path | None = None) -> Params:
   for k, s in expected.items():
     if flat[k].shape != s:
       raise errors.WeightsError(f"{path}: {k} has shape {flat[k].shape}, the demo model needs {s}")
+  _io.check_finite(flat, str(path))
   params: Params = {}
   for k, v in flat.items():
     op, name = k.split("/")

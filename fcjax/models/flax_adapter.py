@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from fcjax import errors
-from fcjax.models.base import Layer, Model
+from fcjax.models.base import Layer, Model, finite_loader
 
 
 def _leaves(tree: Any, prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
@@ -99,7 +99,7 @@ def from_flax(module: Any, variables: Any = None, *, layers: Iterable[str | Laye
     value_range: the pixel range the module expects; fcjax's [0, 1] images are mapped linearly into it.
     init_params, load_params: the Model's ``init_params(key)`` / ``load_params(path)``; by default ``init_params``
       returns the weights given here (the key is ignored: fcjax cannot re-initialise a module it did not build) and
-      ``load_params`` is unavailable.
+      ``load_params`` is unavailable. Loaded weights that hold NaN or Inf are refused (``NonFiniteError``).
 
   Returns:
     A Model whose parameters are ``nnx.state(module)`` (NNX) or ``variables`` (Linen), also returned by its default
@@ -136,7 +136,8 @@ def from_flax(module: Any, variables: Any = None, *, layers: Iterable[str | Laye
   if not table:
     raise errors.FcjaxError(f"from_flax needs at least one layer name; the module exposes {', '.join(shapes)}")
   return Model(name=name, layers=table, value_range=(float(lo), float(hi)), input_size=int(input_size), apply=apply,
-               init_params=init_params or (lambda key=None: weights), load_params=load_params or _no_loader(name))
+               init_params=init_params or (lambda key=None: weights),
+               load_params=finite_loader(load_params) if load_params else _no_loader(name))
 
 
 def _layer(spec: str | Layer, shapes: Mapping[str, Any], input_size: int, model: str) -> Layer:

@@ -190,6 +190,7 @@ def _compute_one(model, params, source, layers, *, readout, input_size, batch_si
 
   def absorb(vectors: dict, index: np.ndarray) -> None:
     nonlocal last_saved, state
+    _check_finite(vectors, index, source.name)
     state = state.absorb(vectors, index, n_samples, seed)  # one rebinding: atomic under KeyboardInterrupt
     if path is not None and state.count - last_saved >= checkpoint_every:
       state.save(path)
@@ -242,6 +243,10 @@ def _compute_one(model, params, source, layers, *, readout, input_size, batch_si
   out_layers = {}
   for name in canon:
     mean, std, corr, dead = moments_finalize(state.moments[name])
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # finite activations whose squares overflow
+      unit = int(np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))[0])
+      raise errors.NonFiniteError(f"{name} unit {unit}: its statistics overflow (mean {mean[unit]}, std "
+                                  f"{std[unit]}); the activations are too large to average")
     out_layers[name] = LayerStats(layer=name, count=state.count, mean=mean, std=std, corr=corr, dead=dead,
                                   samples=state.sample.vectors[name], pairs=select_pairs(corr, k, dead),
                                   sample_index=state.sample.index, comoment=state.moments[name].m2)
@@ -254,6 +259,19 @@ def _compute_one(model, params, source, layers, *, readout, input_size, batch_si
           "weights": weights_label, "fcjax_version": __version__, "wall_s": round(wall, 3),
           "images_per_s": round((state.count - count0) / wall, 2) if wall > 0 else None}
   return StatsResult(meta=meta, layers=out_layers)
+
+
+def _check_finite(vectors: Mapping[str, np.ndarray], index: np.ndarray, dataset: str) -> None:
+  """Stop at the first non-finite activation (``vectors``: layer -> [n, C] for the images at stream positions
+  ``index``), naming the layer, unit and image: NaN statistics would otherwise pass for "0 dead units"."""
+  for name, v in vectors.items():
+    bad = ~np.isfinite(v)
+    if bad.any():
+      row, unit = (int(a[0]) for a in np.nonzero(bad))
+      raise errors.NonFiniteError(
+          f"{name} unit {unit} is {v[row, unit]} on image {int(index[row])} of {dataset} ({int(bad.any(0).sum())} "
+          f"of {v.shape[1]} units non-finite in this batch); the statistics would be meaningless: check the weights and "
+          "the model")
 
 
 def _fetch(out: Mapping[str, Any], index: np.ndarray) -> tuple[dict, np.ndarray]:

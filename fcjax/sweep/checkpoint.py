@@ -9,6 +9,7 @@ images, optimiser moments, history and phase-1 results. A directory made by a di
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import jax
@@ -73,14 +74,44 @@ class _Checkpoint:
     return self._manager
 
   def save(self, step: int, payload: dict) -> None:
-    self.manager.save(step, args=self._ocp.args.StandardSave(payload), force=True)
-    self.manager.wait_until_finished()
+    """Save ``payload`` as ``step``. A write that fails for a cause outside the run (no space, a quota, a read-only
+    file system) raises :class:`~fcjax.errors.WriteError` naming the folder and the cause; orbax finalises a step
+    only once it is complete, so the failed step is never restored."""
+    try:
+      self.manager.save(step, args=self._ocp.args.StandardSave(payload), force=True)
+      self.manager.wait_until_finished()
+    except Exception as e:  # orbax and tensorstore wrap the OSError (ValueError, RuntimeError, ...): read its text
+      cause = self._write_cause(e)
+      if cause is None:
+        raise
+      raise errors.WriteError(f"cannot write the resume checkpoint in {self.dir / 'checkpoints'}: {cause}; make "
+                              "room or choose a writable place, then rerun the same command (it resumes from the "
+                              "last complete block)") from None
 
   def restore(self) -> dict | None:
-    step = self.manager.latest_step()
-    if step is None:
-      return None
-    return self.manager.restore(step, args=self._ocp.args.StandardRestore())
+    """The latest saved payload, or None. A damaged checkpoint (truncated or overwritten files, an empty
+    ``_METADATA``) raises :class:`~fcjax.errors.ConfigMismatchError` saying so, as a damaged ``sweep.json`` does:
+    the caller discards the folder and recomputes."""
+    try:
+      step = self.manager.latest_step()
+      if step is None:
+        return None
+      return self.manager.restore(step, args=self._ocp.args.StandardRestore())
+    except Exception as e:  # whatever orbax raises on a file it cannot parse: the checkpoint is unusable
+      self.close()
+      self._manager = None
+      raise errors.ConfigMismatchError(
+          f"the resume checkpoint in {self.dir / 'checkpoints'} is damaged ({type(e).__name__}: "
+          f"{errors.one_line(e, 160)})") from None
+
+  @staticmethod
+  def _write_cause(e: BaseException) -> str | None:
+    """The cause of a failed checkpoint write when it lies outside the run (``_io.WRITE_ERRNOS``), else None."""
+    for x in (e, e.__cause__, e.__context__):
+      if isinstance(x, OSError) and x.errno in _io.WRITE_ERRNOS:
+        return x.strerror or str(x)
+    text = str(e).lower()
+    return next((os.strerror(n) for n in _io.WRITE_ERRNOS if os.strerror(n).lower() in text), None)
 
   def close(self) -> None:
     if self._manager is not None:
