@@ -89,6 +89,18 @@ def dominated_angles(c: np.ndarray, ev: CrossEval, tolerance: float) -> np.ndarr
   return beaten(own, top, tolerance)
 
 
+def cand_leaf_of(x_rows: np.ndarray, x_axis: np.ndarray, pp: np.ndarray, m: np.ndarray, n_rows: int) -> np.ndarray:
+  """Rows of candidates ``m`` of pairs ``pp``: candidate m < n_rows is angle row ``pp * n_rows + m`` of ``x_rows``,
+  else half-axis ``m - n_rows`` of pair pp in ``x_axis`` (4 rows per pair)."""
+  is_ax = m >= n_rows
+  out = np.empty((len(m),) + x_rows.shape[1:], x_rows.dtype)
+  if (~is_ax).any():
+    out[~is_ax] = x_rows[pp[~is_ax] * n_rows + m[~is_ax]]
+  if is_ax.any():
+    out[is_ax] = x_axis[pp[is_ax] * 4 + m[is_ax] - n_rows]
+  return out
+
+
 def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, e2, phase2: tuple, axis: dict,
            um) -> dict:
   """Cross-evaluation and refinement rounds after the angles (phase 2) of a sweep.
@@ -97,7 +109,9 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
   candidate on every row's objective (an angle row: C at its angle; a half-axis row: how far it goes along it);
   every beaten row is re-optimised for ``refine_steps`` from the candidate that beat it (warm start, key stream
   3 + r), in one compiled program of one shape (chunks of P x A rows, padded); the row then keeps the best of its
-  own image, the refined one and the one that beat it. Stops when no row is beaten or after ``refine_rounds``.
+  own image, the refined one and the one that beat it. Stops when no row is beaten; when ``refine_rounds`` are
+  spent, every row still beaten keeps the image that beats it (no compute), so no kept image is beaten; the angles
+  that were still beaten are recorded (``meta['dominated']``) as the evidence of under-optimisation.
 
   Args:
     session: the sweep's ``_Session`` (runs phases, :mod:`fcjax.sweep.run`).
@@ -147,22 +161,26 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
     ax_hit = beaten(ax_own, ax_top, tol)                                # [P, 4]
     info = {"round": r, "beaten_images": int(hit.sum()), "beaten_half_axes": int(ax_hit.sum()),
             "dominated_angles": int(dominated.sum())}
-    if r == cfg.refine_rounds or not (hit.any() or ax_hit.any()):
+    if not (hit.any() or ax_hit.any()):
       rounds.append(info)
       break
     rp, rr = np.nonzero(hit)
     ap, ak = np.nonzero(ax_hit)
+    if r == cfg.refine_rounds:  # budget spent: every row still beaten keeps the image that beats it (no compute)
+      flat = rp * n_a * n_s + rr
+      y[rp, rr] = cand[rp, src_c[rp, rr]]
+      imgs[flat] = cand_leaf_of(imgs, np.asarray(axis["images"]), rp, src_c[rp, rr], n_a * n_s)
+      for k in range(len(leaves)):
+        leaves[k][flat] = cand_leaf_of(leaves[k], ax_leaves[k], rp, src_c[rp, rr], n_a * n_s)
+      ax_y[ap, ak] = cand[ap, ax_src[ap, ak]]
+      info["adopted_images"], info["adopted_half_axes"] = int(len(rp)), int(len(ap))
+      rounds.append(info)
+      break
     src = np.concatenate([src_c[rp, rr], ax_src[ap, ak]])
     owner = np.concatenate([rp, ap])
 
-    def cand_leaf(x_rows, x_axis, pp, m):  # a candidate's leaf rows: angle rows first, then half-axes
-      is_ax = m >= n_a * n_s
-      out = np.empty((len(m),) + x_rows.shape[1:], x_rows.dtype)
-      if (~is_ax).any():
-        out[~is_ax] = x_rows[pp[~is_ax] * n_a * n_s + m[~is_ax]]
-      if is_ax.any():
-        out[is_ax] = x_axis[pp[is_ax] * 4 + m[is_ax] - n_a * n_s]
-      return out
+    def cand_leaf(x_rows, x_axis, pp, m):
+      return cand_leaf_of(x_rows, x_axis, pp, m, n_a * n_s)
 
     start = [cand_leaf(lr, la, owner, src) for lr, la in zip(leaves, ax_leaves)]
     h = np.concatenate([h_ang[rr // n_s], np.eye(2)[ak // 2] * np.where(ak % 2 == 0, 1.0, -1.0)[:, None]])
@@ -198,10 +216,17 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
         leaf[ap * 4 + ak] = np.where(sel, np.asarray(nl)[n_img:], src_leaf)
     info["improved_by_refining"] = int(take_new.sum())
     rounds.append(info)
+  if before is None:
+    before = dominated
   final_c = np.stack([cross_evaluate(y[p], norm[p], thetas, p_exp, floor).scores[
       np.repeat(np.arange(n_a), n_s), np.arange(n_a * n_s)] for p in range(n_p)])
+  # dominated_after: angles still beaten after the last optimisation round (the evidence of under-optimisation);
+  # their rows then kept the beating image, so no kept image is beaten (kept_beaten, recomputed here).
+  kept = np.stack([dominated_angles(final_c[p].reshape(n_a, n_s), cross_evaluate(
+      np.concatenate([y[p], ax_y[p]]), norm[p], thetas, p_exp, floor), tol) for p in range(n_p)])
   meta = {"tolerance": tol, "steps_per_round": steps, "max_rounds": cfg.refine_rounds, "rounds": rounds,
           "dominated_before": int(before.sum()), "dominated_after": int(dominated.sum()),
+          "kept_beaten": int(kept.sum()),
           "dominated": np.argwhere(dominated).tolist(), "dominated_before_list": np.argwhere(before).tolist(),
           "image_steps": int(sum(x.get("image_steps", 0) for x in rounds))}
   return {"images": imgs, "y": y.reshape(-1, 2).astype(np.float32), "c": final_c.reshape(-1).astype(np.float32),
