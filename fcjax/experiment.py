@@ -294,7 +294,8 @@ def _sweep_locked(model, params, config, layer, pair, out: pathlib.Path, weights
   digest = digest or stats_lib.weights_digest(params)
   full = _sweep_inputs(digest, model, layer, pair, config, inputs or {})
   manifest = _manifest.of_dir(out)
-  _check_foreign(out, SWEEP_FILES, ours=_manifest.read(manifest) is not None or (out / "checkpoint" / "sweep.json").is_file())
+  ours = _manifest.read(manifest) is not None or (out / "checkpoint" / "sweep.json").is_file()
+  _check_foreign(out, SWEEP_FILES, ours)
   decision = _manifest.decide(manifest, full, exists=(out / "result.json").is_file(), fresh=fresh)
   action = _reuse_or_clear(str(out), decision, [manifest, out / "checkpoint", out / "result.json"], say)
   if decision.reuse:

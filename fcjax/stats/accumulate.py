@@ -270,8 +270,8 @@ def _check_finite(vectors: Mapping[str, np.ndarray], index: np.ndarray, dataset:
       row, unit = (int(a[0]) for a in np.nonzero(bad))
       raise errors.NonFiniteError(
           f"{name} unit {unit} is {v[row, unit]} on image {int(index[row])} of {dataset} ({int(bad.any(0).sum())} "
-          f"of {v.shape[1]} units non-finite in this batch); the statistics would be meaningless: check the weights and "
-          "the model")
+          f"of {v.shape[1]} units non-finite in this batch); the statistics would be meaningless: check the weights "
+          "and the model")
 
 
 def _fetch(out: Mapping[str, Any], index: np.ndarray) -> tuple[dict, np.ndarray]:
