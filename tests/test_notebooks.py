@@ -15,8 +15,8 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Wall-clock limit of each notebook's run, seconds: about twice what a busy 2-core CPU took (measured 122, 27, 96 s
-# with two other test suites running beside them; about half that on an idle one).
+# Wall-clock limit of each notebook's run, seconds. Measured on a 2-core CPU that two other engineers' jobs kept busy
+# (load average 4-10): 122-177, 27-39 and 73-128 s, the highest inside the full suite (-n 2); less on an idle one.
 LIMIT_S = {"01_quickstart": 300, "02_your_own_network": 90, "03_paper_figure_inceptionv1": 240}
 MAX_BYTES = 400_000  # per notebook, outputs included (figures are downscaled: the repository stays lean)
 
