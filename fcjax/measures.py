@@ -31,8 +31,9 @@ bound of ``Q_RANGE``, below which a frontier is a thin cross).
 **Verdicts:** ``possible`` (K >= 1/4) or ``collapsed``, unless the evidence cannot carry either: ``uncertain`` when
 K is within ``CORNER_BAND`` of 1/4 and the seeds spread wider than K's distance to 1/4 (each seed's K normalised by
 the pooled reach, so no seed's K exceeds the pooled K); a bounding half-axis's reach is below the natural images'
-``NATURAL_QUANTILE`` quantile on that side (under-reached); angles of the quadrant still beaten on their own objective
-by another image after the refinement rounds (under-optimised, ``meta['refinement']``); a bounding unit never went
+``NATURAL_QUANTILE`` quantile on that side (under-reached); a quadrant that would be collapsed while some of its
+angles are still beaten on their own objective by another image after the refinement rounds (under-optimised,
+``meta['refinement']``; a possible quadrant is shown by an image and needs no convergence); a bounding unit never went
 above 0 in any phase (guarded); most of the quadrant's images diverged. Reasons are ``'code: sentence'``.
 
 **Frontier exponent q** of the L_q ball best fitting the best-seed points (radial least squares), per quadrant and
@@ -48,6 +49,7 @@ Degenerate inputs give NaN with a sentence in ``summary['notes']``, never a nump
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -210,6 +212,15 @@ def _natural_reach(cloud_raw: np.ndarray | None) -> tuple[np.ndarray, np.ndarray
 
 def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
               reach_halfwidth: float = REACH_HALFWIDTH) -> dict:
+  """All measures and verdicts of one pair: :func:`_summarize`, with NumPy's warnings about non-finite values
+  (diverged images) kept from the user: the summary states them as notes and reasons instead."""
+  with warnings.catch_warnings(), np.errstate(all="ignore"):
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return _summarize(result, pair, cloud, reach_halfwidth=reach_halfwidth)
+
+
+def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
+               reach_halfwidth: float = REACH_HALFWIDTH) -> dict:
   """All measures and verdicts of one pair (module docstring), as a JSON-able dict of plain Python values.
 
   Args:
@@ -297,7 +308,7 @@ def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
       if under[h]:
         reasons.append(f"under-reached: {_axis_name(units, h)} reaches {raw_reach[h]:.3g}, natural images "
                        f"{nat[h]:.3g} ({100 * NATURAL_QUANTILE:g}% quantile): the optimiser did not leave the cloud")
-    if dominated[k]:
+    if dominated[k] and corner[k] < thr:  # "possible" is shown by an image; only an absence needs convergence
       reasons.append(f"under-optimised: {dominated[k]} angle(s) in this quadrant are still beaten on their own "
                      "objective by another image after refinement")
     for slot in guarded:

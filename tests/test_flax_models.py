@@ -125,7 +125,7 @@ def test_smoke_sweep_and_plot(case):
   model, params, direct = case
   r = sweep.run(model, params, CONFIG, layer="conv2", pairs=[(0, 1)])
   assert r.model == model.name and r.layer == "conv2"
-  assert r.y.shape == (1, 3, 1, 2) and np.all(np.isfinite(r.y)) and np.all(np.isfinite(r.c))
+  assert r.y.shape == (1, len(CONFIG.thetas), 1, 2) and np.all(np.isfinite(r.y)) and np.all(np.isfinite(r.c))
   x = r.images[0].reshape(-1, SIZE, SIZE, 3).astype(np.float32) / 255
   acts = np.asarray(direct(jnp.asarray(x))["conv2"])
   h, w = acts.shape[1:3]

@@ -444,3 +444,4 @@ def test_unit_maxima_once_per_unit_and_reused_by_run(toy_result):
     sweep.run(comb.f, comb.params, TOY_CONFIG.replace(n_seeds=1), pairs=[(0, 1)], unit_maxima=um)
   with pytest.raises(errors.FcjaxError, match="at least one unit"):
     sweep.unit_maxima(comb.f, comb.params, TOY_CONFIG, units=[])
+

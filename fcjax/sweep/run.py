@@ -366,6 +366,7 @@ def _phase1(session: _Session, units: np.ndarray, saved: dict | None, given: Uni
                     np.ones((len(uu), 4)), True, False, STREAM_AXES, su)
   imgs1, y1, _, _, _, leaves1 = session.run_phase(1, e1, saved)
   vals = y1[:, 0].reshape(len(units), 2, n_seeds)
+  _check_finite(vals, units, session.spec.layer)
   best = np.stack([best_seed(vals[:, 0]), best_seed(-vals[:, 1])], 1)  # [U, 2]
   rows = (np.arange(len(units))[:, None] * 2 + np.arange(2)[None]) * n_seeds + best  # [U, 2] flat rows
   imgs = imgs1[rows]
@@ -373,6 +374,19 @@ def _phase1(session: _Session, units: np.ndarray, saved: dict | None, given: Uni
                         tuple(np.asarray(leaf)[rows] for leaf in leaves1))
   session.phase1 = {"p1_" + k: v for k, v in per_unit.to_arrays().items() if k != "units"}
   return per_unit
+
+
+def _check_finite(vals: np.ndarray, units: np.ndarray, layer: str | None) -> None:
+  """NonFiniteError naming the first unit whose every seed of a half-axis gave NaN/Inf (vals [U, 2, S]): its
+  activations are not finite wherever the optimiser went, and no verdict could rest on them. A single diverged seed
+  is not an error (the measures say so per quadrant)."""
+  bad = ~np.isfinite(vals).any(axis=-1)  # [U, 2]
+  if bad.any():
+    u, side = (int(v) for v in np.argwhere(bad)[0])
+    where = f"unit {int(units[u])} of {layer}" if layer else f"feature {int(units[u])}"
+    raise errors.NonFiniteError(
+        f"{where} gave NaN/Inf in every seed when {'maximised' if side == 0 else 'minimised'}: its activations are "
+        "not finite there; check the weights (fcjax refuses non-finite weight files) and the input size")
 
 
 def _phase2_entries(pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, n_seeds: int) -> Entries:
