@@ -60,8 +60,9 @@ from fcjax._select import best_seed  # the one NaN-aware best-seed rule (re-expo
 QUADRANTS = ("I", "II", "III", "IV")
 # Which definition of the measures a summary was made with: bump when a measure, threshold or key changes, so that
 # saved summaries (fcjax.experiment's manifests record it) are recomputed instead of reused. 2: corner measure K,
-# verdicts with reasons, q per quadrant with its bound (q_bound_X); 3: the overall q_bound too.
-DEFINITION = 3
+# verdicts with reasons, q per quadrant with its bound (q_bound_X); 3: the overall q_bound too; 4: half-axis and
+# natural points in K, pooled per-seed K, the near-threshold band, under-optimised instead of axis.
+DEFINITION = 4
 HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its second
 # The half-axes bounding each quadrant (indices into HALF_AXES) and the signs of its points.
 QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))
