@@ -53,6 +53,9 @@ def test_config_round_trips_and_replaces():
 
 @pytest.mark.parametrize("changes, match", [
     (dict(n_angles=0), "n_angles"), (dict(n_seeds=0), "n_seeds"), (dict(p=3), "even integer"),
+    (dict(angle_space="polar"), "angle_space"), (dict(warmup_fraction=1.5), "warmup_fraction"),
+    (dict(warmup_floor=1.0), "floor"), (dict(refine_rounds=-1), "refine_rounds"), (dict(refine_steps=0), "refine_steps"),
+    (dict(refine_tolerance=1.0), "refine_tolerance"), (dict(redirect_steps=-1), "redirect_steps"),
     (dict(p=2.5), "even integer"), (dict(p=-2, floor=0.1), ">= 0"), (dict(floor=1.5), "floor"),
     (dict(chunk_size=0), "chunk_size"), (dict(steps=0), "steps"), (dict(block_steps=-1), "block_steps"),
     (dict(param="jpeg"), "param"), (dict(transforms="all"), "transforms"), (dict(optimizer="lbfgs"), "optimizer"),

@@ -168,6 +168,11 @@ class SweepConfig:
       if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise errors.FcjaxError(f"SweepConfig.{name} must be a positive integer, got {v!r}")
 
+    def nonnegative_int(name):
+      v = getattr(self, name)
+      if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+        raise errors.FcjaxError(f"SweepConfig.{name} must be an integer >= 0, got {v!r}")
+
     _readout.parse(self.readout, what="SweepConfig.readout")
     if isinstance(self.n_angles, numbers.Integral) and self.n_angles < 1:
       raise errors.FcjaxError(f"SweepConfig.n_angles must be at least 1 (the paper uses 60), got {self.n_angles}")
@@ -182,9 +187,7 @@ class SweepConfig:
     wf = self.warmup_fraction
     if isinstance(wf, bool) or not isinstance(wf, numbers.Real) or not 0 <= wf <= 1:
       raise errors.FcjaxError(f"SweepConfig.warmup_fraction must be a number in [0, 1], got {wf!r}")
-    rr = self.refine_rounds
-    if isinstance(rr, bool) or not isinstance(rr, numbers.Integral) or rr < 0:
-      raise errors.FcjaxError(f"SweepConfig.refine_rounds must be an integer >= 0, got {rr!r}")
+    nonnegative_int("refine_rounds")
     if self.refine_steps is not None:
       positive_int("refine_steps")
     tol = self.refine_tolerance
@@ -209,9 +212,7 @@ class SweepConfig:
       raise errors.FcjaxError(f"SweepConfig.crop_fraction must be (lo, hi) with 0 < lo <= hi <= 1, got {cf!r}")
     if self.relu not in _RELUS:
       raise errors.FcjaxError(f"SweepConfig.relu must be one of {_RELUS}, got {self.relu!r}")
-    rs = self.redirect_steps
-    if isinstance(rs, bool) or not isinstance(rs, numbers.Integral) or rs < 0:
-      raise errors.FcjaxError(f"SweepConfig.redirect_steps must be an integer >= 0, got {rs!r}")
+    nonnegative_int("redirect_steps")
     if self.chunk_size is not None:
       positive_int("chunk_size")
     if self.dtype not in _DTYPES:

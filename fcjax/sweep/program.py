@@ -184,13 +184,7 @@ def _build_parts(spec: Spec) -> Parts:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def program(spec: Spec) -> Program:
-  """The per-image functions of ``spec``, built once and eagerly (factories such as MACO's compute NumPy constants,
-  which must not be traced when the first call happens inside ``jit``)."""
-  with jax.ensure_compile_time_eval():
-    return _build(spec)
-
-
-def _build(spec: Spec) -> Program:
+  """The per-image functions of ``spec`` (built once: closures over :func:`parts`)."""
   cfg = spec.cfg
   size = cfg.canvas_size
   param, transform, view, features, optimizer = parts(spec)
