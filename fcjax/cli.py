@@ -265,7 +265,7 @@ def cmd_figure(args) -> int:
   _io.check_output_path(args.out, "dir", what="--out")
   model, params, wlabel = _load(args)
   cfg = _sweep_config(args, model)
-  dataset = args.dataset or ("procedural" if model.name == "demo" else None)
+  dataset = args.dataset or model.defaults.dataset
   if dataset is None:
     raise errors.DatasetError("--dataset is required (e.g. tfds:imagenet2012/validation or folder:PATH)")
   n, cap_n = _n_images(args)

@@ -397,7 +397,7 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
                                 digest=digest)
       sweep_inputs[rel] = _sweep_inputs(digest, model, l, (i, j), config, {**data_inputs, "pick": pick})
       cloud, corr = cloud_and_corr(stats_result, l, i, j)
-      label = f"{pick} pair" + (" [demo model]" if model.name == "demo" else "")
+      label = f"{pick} pair" + (f" [{model.defaults.label}]" if model.defaults.label else "")
       if weights_label.startswith("random"):
         label += " [random weights]"
       panels.append({"result": res, "pair": 0, "cloud": cloud, "correlation": corr, "label": label})
@@ -423,8 +423,8 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
   def write_fig():
     fig = plot.figure(panels, ncols=len(picks), provenance=[_data_line(stats_result)])
     title = f"fcjax feature-combination plots: {model.name}"
-    if model.name == "demo":
-      title += " (embedded DEMO model on procedural images)"
+    if model.defaults.title:
+      title += f" ({model.defaults.title})"
     if weights_label.startswith("random"):
       title += " (RANDOM weights)"
     fig.suptitle(title)

@@ -45,7 +45,7 @@ _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images"
 def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:
   """The model's default sweep settings (:meth:`SweepConfig.for_model`, ``recipe``) with SCREEN_PROTOCOL, then
   ``changes`` (any SweepConfig field)."""
-  cfg = sweep_lib.SweepConfig.for_model(model.name, model.input_size, recipe=recipe)
+  cfg = sweep_lib.SweepConfig.for_model(model, recipe=recipe)
   return cfg.replace(**{**SCREEN_PROTOCOL, **changes})
 
 

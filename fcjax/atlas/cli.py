@@ -40,7 +40,8 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
                       f"(default {_defaults.DEFAULT_PAIRS})")
   a.add_argument("--stats", default=None, help="stats file of this model and layer (default: computed into "
                                                "OUT/stats.npz from --dataset)")
-  a.add_argument("--dataset", default=None, help="images for the statistics (default for the demo: procedural)")
+  a.add_argument("--dataset", default=None, help="images for the statistics (default: the model's; "
+                                                 "procedural for the demo)")
   a.add_argument("--n", type=int, default=1000, help="images for the statistics (default 1000)")
   a.add_argument("--protocol", choices=["screen", "model"], default="screen",
                  help="screen: the screening protocol over the model's defaults (default); model: the model's own")
@@ -75,7 +76,7 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
   layer = model.canonical(args.layer)
   cfg = _config(args, model, sweep_config)
   experiment.warn_post_relu(model, layer, say=_say)
-  dataset = args.dataset or ("procedural" if model.name == "demo" else None)
+  dataset = args.dataset or model.defaults.dataset
   if not args.stats and dataset is None:
     raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
   from fcjax.atlas import _screen

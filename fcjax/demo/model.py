@@ -6,5 +6,5 @@ from __future__ import annotations
 
 from fcjax.models.demo_cnn import (ARCH, ASSETS, DEFAULT_WEIGHTS, GRAPHDEF, INPUT_SIZE, LAYERS, MODEL,  # noqa: F401
                                    N_CLASSES, VALUE_RANGE, Conv, DemoCNN, Dense, GlobalAvgPool, MaxPool, Params,
-                                   apply, check_layers, init_params, load_params, param_count, param_shapes,
+                                   apply, init_params, load_params, param_count, param_shapes,
                                    save_params)
