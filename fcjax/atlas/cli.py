@@ -28,7 +28,8 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
   Args:
     sub: ``parser.add_subparsers(...)`` of the fcjax parser.
     add_model_args, add_sweep_args: the CLI's ``--model/--weights`` and ``--recipe/--config/--set/--smoke/--format/
-      --fresh`` groups (``f(parser)``).
+      --fresh/--wait`` groups (``f(parser)``; ``add_sweep_args(parser, formats=False)`` leaves out ``--format``: the
+      report's plots are PNG).
     load: ``load(args) -> (model, params, weights label)``.
     sweep_config: ``sweep_config(args, model) -> SweepConfig`` (model defaults, --smoke, --recipe, --config, --set).
   """
@@ -48,7 +49,7 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
   a.add_argument("--chunk-pairs", type=int, default=_defaults.CHUNK_PAIRS, help="pairs per compiled chunk")
   a.add_argument("--no-plots", action="store_true", help="skip the per-pair plots (the report then shows none)")
   a.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
-  add_sweep_args(a)
+  add_sweep_args(a, formats=False)
   distributed.add_cli_args(a)  # --coordinator --num-processes --process-id (fcjax.cli joins the cluster first)
   a.set_defaults(func=lambda args: cmd_atlas(args, load, sweep_config))
 
