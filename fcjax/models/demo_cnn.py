@@ -40,8 +40,7 @@ import numpy as np
 from flax import nnx
 
 from fcjax import _io, errors
-from fcjax.models import modules as nn
-from fcjax.models import base
+from fcjax.models import base, modules
 from fcjax.models.base import Defaults, Layer, Model
 
 Params = dict[str, dict[str, jax.Array]]
@@ -170,18 +169,18 @@ class DemoCNN(nnx.Module):
     lo, hi = VALUE_RANGE
     x = images.astype(dtype) * (hi - lo) + lo
     order = tuple(op.name for op in ARCH[:_last_op(wanted) + 1])
-    out = nn.run_steps(self, order, x, set(wanted), relu)
+    out = modules.run_steps(self, order, x, set(wanted), relu)
     return {name: out[name] for name in wanted}
 
 
 def _op_module(op: Any, params: Mapping) -> nnx.Module:
   if isinstance(op, Conv):
-    return nn.ConvReLU(op.name, params[op.name]["w"], params[op.name]["b"], op.stride)
+    return modules.ConvReLU(op.name, params[op.name]["w"], params[op.name]["b"], op.stride)
   if isinstance(op, MaxPool):
-    return nn.MaxPool(op.name, 2, 2)
+    return modules.MaxPool(op.name, 2, 2)
   if isinstance(op, GlobalAvgPool):
-    return nn.GlobalAvgPool(op.name)
-  return nn.Dense(op.name, params[op.name]["w"], params[op.name]["b"])
+    return modules.GlobalAvgPool(op.name)
+  return modules.Dense(op.name, params[op.name]["w"], params[op.name]["b"])
 
 
 def _last_op(wanted: Sequence[str]) -> int:
@@ -189,7 +188,7 @@ def _last_op(wanted: Sequence[str]) -> int:
 
 
 _PATHS = {name: (name,) for name in param_shapes()}  # the state layout is the weights dict's
-_ABSTRACT = nn.abstract_params(param_shapes())
+_ABSTRACT = modules.abstract_params(param_shapes())
 GRAPHDEF, _ = nnx.split(DemoCNN(_ABSTRACT))  # split once; apply merges it while tracing
 
 
@@ -218,7 +217,7 @@ def apply(params: Params | nnx.State, images: jax.Array, layers: Sequence[str] =
   if not isinstance(params, nnx.State):
     needed = [op.name for op in ARCH[:_last_op(wanted) + 1] if op.name in _PATHS]
     base.check_params(params, needed, wanted)
-    params = nn.state_from_params(_PATHS, {n: params[n] for n in needed}, _ABSTRACT)
+    params = modules.state_from_params(_PATHS, {n: params[n] for n in needed}, _ABSTRACT)
   return nnx.merge(GRAPHDEF, params)(images, wanted, dtype=dtype, relu=relu)
 
 

@@ -44,8 +44,7 @@ import numpy as np
 from flax import nnx
 
 from fcjax import errors
-from fcjax.models import modules as nn
-from fcjax.models import base
+from fcjax.models import base, modules
 from fcjax.models.base import Model
 from fcjax.models.inception_v1_steps import (  # noqa: F401  (the table is part of this module's interface)
     ALIASES, BRANCHES, CONVS, HEAD_POOL, HEAD_SIZES, LAYER_NAMES, LAYERS, LRN, MIXED_BLOCKS, NUM_CLASSES, PARAM_PATHS,
@@ -91,7 +90,7 @@ class InceptionV1(nnx.Module):
     lo, hi = VALUE_RANGE
     x = (jnp.asarray(images, jnp.float32) * (hi - lo) + lo).astype(dtype)
     last = max(_STEP_OF[c] for c in canon)
-    acts = nn.run_steps(self, STEP_NAMES[:last + 1], x, set(canon), relu)
+    acts = modules.run_steps(self, STEP_NAMES[:last + 1], x, set(canon), relu)
     return {n: acts[c].astype(jnp.float32) for n, c in zip(names, canon)}
 
 
@@ -149,18 +148,18 @@ def check_images(images, layers: str | Iterable[str]) -> None:
             f"such as mixed5b")
 
 
-_ABSTRACT = nn.abstract_params(param_shapes())
+_ABSTRACT = modules.abstract_params(param_shapes())
 GRAPHDEF, _ = nnx.split(InceptionV1(_ABSTRACT))  # split once (no weights allocated); apply merges it while tracing
 
 
 def state_from_params(params: Params) -> nnx.State:
   """The module's ``nnx.State`` holding the weights dict's arrays (absent entries: shape placeholders)."""
-  return nn.state_from_params(PARAM_PATHS, params, _ABSTRACT)
+  return modules.state_from_params(PARAM_PATHS, params, _ABSTRACT)
 
 
 def params_from_state(state: nnx.State) -> Params:
   """The weights dict of a module state (``nnx.state(net)``), e.g. to save it as a converted checkpoint."""
-  return nn.params_from_state(PARAM_PATHS, state)
+  return modules.params_from_state(PARAM_PATHS, state)
 
 
 # --- the forward pass ----------------------------------------------------------------------------------------------
