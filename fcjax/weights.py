@@ -169,13 +169,6 @@ def resolve(weights: str | os.PathLike | None = "default", cache_dir: str | os.P
   return path
 
 
-def digest(params: Mapping) -> str:
-  """Hex sha256 of the parameter values: the ``params_digest`` that sweep results, statistics and manifests record
-  (:func:`fcjax._io.params_digest`, the one definition)."""
-  from fcjax import _io
-  return _io.params_digest(params)
-
-
 def synset_index(labels_path: str | os.PathLike | None = None) -> dict[str, int]:
   """``{synset: index into the 1008-way softmax2}`` from ``inception5h_labels.txt`` (lines ``synset index name``;
   the packaged copy unless ``labels_path`` is given)."""
