@@ -15,7 +15,7 @@ import pytest
 
 import fcjax
 from fcjax import demo, errors
-from fcjax.demo import model as M
+from fcjax.models import demo_cnn as M
 from fcjax.demo import train as T
 
 P = importlib.import_module("fcjax.data.procedural")
