@@ -1,6 +1,6 @@
 """Trained InceptionV1 weights: the cache, the download, resolving ``--weights`` arguments, and an accuracy check.
 
-The pretrained weights are Lucent's ``inception5h.pth`` (SPEC §1). :func:`download` fetches it into a temporary file
+The pretrained weights are Lucent's ``inception5h.pth``. :func:`download` fetches it into a temporary file
 in the cache (``$FCJAX_CACHE`` or ``~/.cache/fcjax``), verifies that it is the published file (its git blob id, the
 content digest git records for the file, must be :data:`LUCENT_BLOB_ID`), checks its structure (all 116 keys and
 shapes), converts it to an fcjax checkpoint that records the verified digests, and renames both into place. Without

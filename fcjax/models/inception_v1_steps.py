@@ -235,7 +235,8 @@ def _conv_tensors(conv: Conv, stride: int) -> list[Layer]:
           Layer(conv.name, conv.cout, stride, "relu", pre_relu_name=f"{conv.name}_pre_relu", min_size=stride)]
 
 
-# The inception blocks (SPEC §1): name, input channels, 1x1, 3x3_bottleneck, 3x3, 5x5_bottleneck, 5x5, pool_reduce.
+# The inception blocks of Lucid's inception5h graph (as Lucent's ``inception_v1.py`` lays them out): name, input
+# channels, 1x1, 3x3_bottleneck, 3x3, 5x5_bottleneck, 5x5, pool_reduce.
 MIXED_BLOCKS = (
     ("mixed3a", 192, 64, 96, 128, 16, 32, 32),
     ("mixed3b", 256, 128, 128, 192, 32, 96, 64),

@@ -41,7 +41,7 @@ ANGLE_SPACES = ("half-axes", "paper")
 
 # The reference recipe of each image parameterization: what SweepConfig's transforms / optimizer / learning_rate are
 # when left unset. MACO: random crops and NAdam lr 1.0 on the phase (Fel et al. 2023; horama). FFT and pixel images:
-# Lucid's standard transforms and Adam lr 0.05 (Lucid / Lucent render defaults, SPEC §2-3).
+# Lucid's standard transforms and Adam lr 0.05 (Lucid's and Lucent's ``render_vis`` defaults).
 RECIPES = {
     "maco": dict(transforms="maco", optimizer="nadam", learning_rate=1.0),
     "fft": dict(transforms="standard", optimizer="adam", learning_rate=0.05),
