@@ -1,6 +1,6 @@
 """The ``fcjax atlas`` and ``fcjax report`` commands, added to the ``fcjax`` parser by :func:`add_parsers`.
 
-    fcjax atlas --model demo --layer conv4_pre_relu --out runs/atlas      (top 8 + 8 random pairs: ~3 min, 2 CPUs)
+    fcjax atlas --model demo --layer conv4_pre_relu --out runs/atlas      (top 8 + 8 random pairs: ~4 min, 2 CPUs)
     fcjax atlas ... --pairs all | top:K | random:N[:SEED] | I-J,I-J | top:100+random:100
     fcjax report runs/atlas                                               (rewrite runs/atlas/index.html)
 
