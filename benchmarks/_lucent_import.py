@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# The inception5h LRN (SPEC 1): depth_radius 5, bias 2, alpha float32(1e-4), beta 0.5. PyTorch's LRN averages over
+# The inception5h graph's LRN: depth_radius 5, bias 2, alpha float32(1e-4), beta 0.5. PyTorch's LRN averages over
 # `size` channels (alpha / size), so the exact equivalent is size = 2 * 5 + 1 = 11, alpha = 11 * 1e-4, k = 2.
 LRN_SIZE = 11
 LRN_ALPHA = float(np.float32(1e-4))

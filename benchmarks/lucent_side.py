@@ -4,7 +4,7 @@ Everything here runs the reference implementation as users run it, with two deli
 sides compute the same function, stated where they are made:
 
 * **Exact LRN.** Lucent's InceptionV1 calls ``F.local_response_norm(size=9, alpha=1e-4, beta=0.5, k=1)``, which is
-  not the inception5h graph's LRN (SPEC 1). The benchmark loads a private copy of Lucent's model module whose ``F``
+  not the inception5h graph's LRN. The benchmark loads a private copy of Lucent's model module whose ``F``
   routes ``local_response_norm`` to the exact PyTorch equivalent ``size=11, alpha=11e-4, beta=0.5, k=2``; Lucent's own
   module object is left untouched.
 * **Same random weights.** The model gets seeded He-normal weights here; :func:`save_state_dict` writes them as a

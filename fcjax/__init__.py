@@ -7,13 +7,17 @@ Submodules are imported lazily so that ``import fcjax`` stays cheap (no TensorFl
 bottom layer first (a module imports only its own layer or lower; ``tests/test_layout.py`` checks it):
 
 * ``models`` (InceptionV1, the demo model, any ``apply`` function), ``objectives`` (cosdot, readouts),
-  ``param`` (image parameterizations), ``transforms``, ``spectrum`` (MACO spectra), ``errors``;
-* ``sweep`` (the two-phase cosdot sweep), ``stats`` (unit statistics, pair choice), ``data`` (image sources),
+  ``param`` (image parameterizations), ``transforms``, ``spectrum`` (MACO spectra), ``errors``, ``distributed``
+  (several processes: set-up, writer, barrier);
+* ``sweep`` (the cosdot sweep), ``stats`` (unit statistics, pair choice), ``data`` (image sources),
   ``measures`` (motif measures), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
-* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``cli``.
+* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``atlas`` (every pair
+  of a layer screened, ranked and reported), ``cli``.
 
-Private modules (``_io``, ``_fourier``, ``_readout``, ``_devices``, ``_manifest``, ``_select``) hold what several
-of these share.
+Private modules hold what several of these share: ``_io`` (atomic files, the array digest), ``_fourier``,
+``_readout``, ``_devices``, ``_manifest`` (what made an artefact), ``_select``, ``_guard`` (signals, output locks),
+``_frontier`` (the frontier exponent of :mod:`measures`) and ``_inputs`` (the checks of a run's inputs, for
+``experiment``).
 """
 
 from __future__ import annotations

@@ -54,8 +54,8 @@ def _check_weights_word(weights: str, say: Say) -> None:
 
 def load_model(model_name: str, weights: str | None, *, say: Say = _say_default):
   """``(Model, params, weights label)``. ``weights``: a path (.pth, .pb, converted checkpoint), 'default' (the
-  cache), 'random[:SEED]' (random init, clearly labelled, SEED in [0, 2**32)), or None (the model's default: the
-  demo ships its weights). A file named like a keyword is passed with a path (``./random``); when one exists
+  cache), 'random[:SEED]' (random init, clearly labelled, SEED in [0, 2**32)), or None (the model's default:
+  ``model.defaults.weights`` names the weights a model ships, as the demo does; else the download cache). A file named like a keyword is passed with a path (``./random``); when one exists
   beside the keyword's use, ``say`` warns."""
   import jax
   from fcjax import models, weights as weights_lib
@@ -66,8 +66,8 @@ def load_model(model_name: str, weights: str | None, *, say: Say = _say_default)
   if seed is not None:
     say(f"fcjax: using RANDOM-INIT weights for {model.name} (seed {seed}): results say nothing about a trained model")
     return model, model.init_params(jax.random.key(seed)), f"random:{seed}"
-  if model.name == "demo":
-    return model, model.load_params(weights), weights or "demo:shipped"
+  if model.defaults.weights:  # the model ships its weights: load_params(None) loads them
+    return model, model.load_params(weights), weights or model.defaults.weights
   try:
     path = weights_lib.resolve(weights or "default")
   except errors.WeightsError as e:
@@ -79,10 +79,11 @@ def load_model(model_name: str, weights: str | None, *, say: Say = _say_default)
 
 def sweep_config(model, *, smoke: bool = False, recipe: str | None = None, config_file: str | None = None,
                  overrides: Mapping[str, Any] | None = None):
-  """The SweepConfig of a run: the model's defaults (:meth:`SweepConfig.for_model`: the paper's, or ``smoke``, or
-  the demo's), then ``recipe``, then the fields of the JSON file ``config_file``, then ``overrides``."""
+  """The SweepConfig of a run: the model's defaults (:meth:`SweepConfig.for_model`: the paper's with the model's own
+  sizes, or ``smoke``), then ``recipe`` (else the model's), then the fields of the JSON file ``config_file``, then
+  ``overrides``."""
   from fcjax import sweep as sweep_lib
-  cfg = sweep_lib.SweepConfig.for_model(model.name, model.input_size, smoke=smoke, recipe=recipe)
+  cfg = sweep_lib.SweepConfig.for_model(model, smoke=smoke, recipe=recipe)
   if config_file:
     try:
       data = json.loads(pathlib.Path(config_file).read_text())

@@ -1,6 +1,6 @@
 """Small helpers shared by the modules that save results: atomic writes, output-path checks, JSON of NumPy values,
-and the one digest of model parameters (:func:`params_digest`) that stats files, sweep results, resume files and
-manifests record."""
+and the one digest of arrays (:func:`tree_digest`) that stats files, sweep results, resume files and manifests
+record."""
 
 from __future__ import annotations
 
@@ -166,19 +166,24 @@ def _tree_name(path) -> str:
   return "/".join(parts)
 
 
-def params_digest(params: Any) -> str:
-  """sha256 (hex) over every leaf of the pytree ``params``: its tree path, dtype, shape and bytes.
+def tree_digest(tree: Any) -> str:
+  """sha256 (hex) over every leaf of the pytree ``tree``: its tree path, dtype, shape and bytes.
 
-  The one definition of "which weights": two parameter trees have the same digest exactly when their structure and
-  values are equal. Arrays spread over several processes are gathered first.
+  The one digest of arrays: of model parameters ("which weights": recorded as ``weights_digest`` / ``params_digest``
+  / ``params_sha256``), and of the statistics and unit maxima a result was made from. Two trees have the same digest
+  exactly when their structure and values are equal. Arrays spread over several processes are gathered first.
   """
   import jax  # noqa: PLC0415 - keep this module light
 
   from fcjax import _devices  # noqa: PLC0415
 
   h = hashlib.sha256()
-  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
     a = np.ascontiguousarray(_devices.to_host(leaf) if isinstance(leaf, jax.Array) else np.asarray(leaf))
     h.update(f"{jax.tree_util.keystr(path)}|{a.dtype.str}|{a.shape}|".encode())
     h.update(a.tobytes())
   return h.hexdigest()
+
+
+# The old name, still called by fcjax.sweep.run (to become tree_digest there).
+params_digest = tree_digest

@@ -265,7 +265,7 @@ def cmd_figure(args) -> int:
   _io.check_output_path(args.out, "dir", what="--out")
   model, params, wlabel = _load(args)
   cfg = _sweep_config(args, model)
-  dataset = args.dataset or ("procedural" if model.name == "demo" else None)
+  dataset = args.dataset or model.defaults.dataset
   if dataset is None:
     raise errors.DatasetError("--dataset is required (e.g. tfds:imagenet2012/validation or folder:PATH)")
   n, cap_n = _n_images(args)
@@ -302,14 +302,16 @@ def _add_data_args(p: argparse.ArgumentParser, *, dataset_required: bool) -> Non
                  help="TFDS reading path: tfdata (TFRecord, needs the tf extra) or data_source (ArrayRecord, no TF)")
 
 
-def _add_sweep_args(p: argparse.ArgumentParser) -> None:
+def _add_sweep_args(p: argparse.ArgumentParser, *, formats: bool = True) -> None:
+  """The settings arguments of the sweeping commands; ``formats``: with ``--format`` (the atlas's report is PNG)."""
   p.add_argument("--recipe", choices=["maco", "lucid"], default=None,
                  help="image recipe: maco (phase-only MACO, NAdam 1.0; the default) or lucid (FFT image, standard "
                       "transforms, Adam 0.05); the demo model defaults to lucid")
   p.add_argument("--config", help="JSON file of SweepConfig fields")
   p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SweepConfig field (repeatable)")
   p.add_argument("--smoke", action="store_true", help="tiny settings that finish in about a minute on a laptop CPU")
-  p.add_argument("--format", nargs="+", default=["png", "pdf"], choices=FORMATS, help="figure formats")
+  if formats:
+    p.add_argument("--format", nargs="+", default=["png", "pdf"], choices=FORMATS, help="figure formats")
   p.add_argument("--fresh", action="store_true", help="recompute everything (default: reuse the artefacts in --out "
                                                        "whose recorded inputs match this run's)")
   add_wait_arg(p)

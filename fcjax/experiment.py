@@ -165,7 +165,7 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
   for l in layers:
     model.check_size(l, size)
   from fcjax import objectives
-  inputs = {"weights_digest": digest or stats_lib.weights_digest(params), "model": model.name, "layers": layers,
+  inputs = {"weights_digest": digest or _io.tree_digest(params), "model": model.name, "layers": layers,
             "dataset": dataset, "n": n, "readout": objectives.readout_name(readout), "input_size": size}
   manifest = _manifest.of_file(out)
   state = out.with_name(out.name + ".state")
@@ -290,8 +290,8 @@ SWEEP_FILES = {"checkpoint": "dir", "inputs.json": "file", "result.json": "file"
 
 def _sweep_locked(model, params, config, layer, pair, out: pathlib.Path, weights_label, extra_meta, inputs, fresh,
                   progress, say: Say, digest, stats_path):
-  from fcjax import result as result_lib, stats as stats_lib
-  digest = digest or stats_lib.weights_digest(params)
+  from fcjax import result as result_lib
+  digest = digest or _io.tree_digest(params)
   full = _sweep_inputs(digest, model, layer, pair, config, inputs or {})
   manifest = _manifest.of_dir(out)
   ours = _manifest.read(manifest) is not None or (out / "checkpoint" / "sweep.json").is_file()
@@ -371,7 +371,7 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
   import matplotlib.pyplot as plt
   from fcjax import measures, objectives, plot, stats as stats_lib
   _writer(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
-  digest = stats_lib.weights_digest(params)
+  digest = _io.tree_digest(params)
   actions = {}
 
   # 1. statistics (resumable through its state file)
@@ -397,7 +397,7 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
                                 digest=digest)
       sweep_inputs[rel] = _sweep_inputs(digest, model, l, (i, j), config, {**data_inputs, "pick": pick})
       cloud, corr = cloud_and_corr(stats_result, l, i, j)
-      label = f"{pick} pair" + (" [demo model]" if model.name == "demo" else "")
+      label = f"{pick} pair" + (f" [{model.defaults.label}]" if model.defaults.label else "")
       if weights_label.startswith("random"):
         label += " [random weights]"
       panels.append({"result": res, "pair": 0, "cloud": cloud, "correlation": corr, "label": label})
@@ -423,8 +423,8 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
   def write_fig():
     fig = plot.figure(panels, ncols=len(picks), provenance=[_data_line(stats_result)])
     title = f"fcjax feature-combination plots: {model.name}"
-    if model.name == "demo":
-      title += " (embedded DEMO model on procedural images)"
+    if model.defaults.title:
+      title += f" ({model.defaults.title})"
     if weights_label.startswith("random"):
       title += " (RANDOM weights)"
     fig.suptitle(title)

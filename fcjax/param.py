@@ -6,9 +6,9 @@ hyperparameters are bound by the factory. ``render`` returns float32 [H, W, 3] i
 transforms (:mod:`fcjax.transforms`) resample the canvas to the model input.
 
 * :func:`pixel`: one free value per pixel and channel, through a sigmoid.
-* :func:`fft`: Lucid's Fourier parameterization with 1/f frequency scaling and colour decorrelation (SPEC §3).
+* :func:`fft`: Lucid's Fourier parameterization with 1/f frequency scaling and colour decorrelation (Lucid).
 * :func:`maco`: MACO (Fel et al. 2023): only the Fourier phase is optimised, the magnitude is a fixed natural-image
-  spectrum (SPEC §4).
+  spectrum (Fel et al. 2023).
 
 Colour convention (Lucid's ``_linear_decorrelate_color``): for a decorrelated pixel vector ``v``, the RGB vector is
 ``M_norm @ v``; for row vectors (pixels on the last axis) ``rgb = v @ M_norm.T`` (:func:`recorrelate`). ``M_norm`` is
@@ -108,7 +108,7 @@ def fft_scale(h: int, w: int, decay_power: float = 1.0) -> np.ndarray:
 
 
 def fft(size: Size, *, decorrelate: bool = True, sd: float = LUCID_INIT_SD, decay_power: float = 1.0) -> Param:
-  """Lucid's Fourier parameterization (``fft_image``) with colour decorrelation and a sigmoid (SPEC §3).
+  """Lucid's Fourier parameterization (``fft_image``) with colour decorrelation and a sigmoid (``lucid/optvis/param``).
 
   Params: float32 [2, 3, H, W//2+1] (real and imaginary parts of the spectrum), init N(0, sd^2). Render: scale each
   frequency by :func:`fft_scale`, ``irfft2(norm="ortho") * FFT_OUTPUT_SCALE``, recorrelate colours, sigmoid.
@@ -205,7 +205,7 @@ def maco_signal(phase: jax.Array, magnitude: jax.Array, width: int) -> jax.Array
 
 
 def maco(size: Size, *, spectrum: Any = None) -> Param:
-  """MACO: optimise only the Fourier phase; the magnitude is a fixed natural-image spectrum (SPEC §4).
+  """MACO: optimise only the Fourier phase; the magnitude is a fixed natural-image spectrum (Fel et al. 2023).
 
   Params: float32 [3, H, W//2+1] phase, init N(0, 1). Render: :func:`maco_signal` (standardised phase ->
   ``magnitude · e^{iφ}`` -> ``irfft2`` -> standardised image), recorrelate colours, sigmoid to [0, 1].

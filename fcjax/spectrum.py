@@ -9,7 +9,7 @@ values of a white-noise image independent of the size.
 
 fcjax ships one estimate, made from the 1000 ImageNet sample photos by ``scripts/make_maco_spectrum.py``
 (:data:`DEFAULT_PATH`, with a JSON record of how beside it). The published MACO spectrum
-(``maco_magnitude_spectrum.npy``, 3 x 512 x 257) was built with an undocumented colour convention (SPEC §4); it loads
+(``maco_magnitude_spectrum.npy``, 3 x 512 x 257) was built with an undocumented colour convention; it loads
 with :func:`load` like any other.
 """
 

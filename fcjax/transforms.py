@@ -5,10 +5,10 @@ the output shape depends only on the input shape and the hyperparameters, never 
 vmap over a batch (one key per image) and jit once. They are differentiable in the image and deterministic given
 the key; :func:`compose` gives each stage its own key by ``jax.random.split``.
 
-Lucid's "standard transforms" (SPEC §3), :func:`standard`: pad 12 (0.5), jitter 8, random scale, random rotate,
+Lucid's "standard transforms", :func:`standard`: pad 12 (0.5), jitter 8, random scale, random rotate,
 jitter 4, then resize to the model input. Lucid and Lucent let the scale change the canvas size; here scale and
 rotation resample into the same fixed size (zooming about the centre, filling uncovered pixels with the padding
-grey), and the final :func:`resize` brings the canvas to the model's input. MACO (SPEC §4), :func:`maco_crops`:
+grey), and the final :func:`resize` brings the canvas to the model's input. MACO (Fel et al. 2023), :func:`maco_crops`:
 one random crop resized to the model input, plus noise; :func:`repeat` draws several per step.
 
 Resampling uses ``jax.image.scale_and_translate`` (scale, crops) and ``jax.image.resize``. Rotation is written here
@@ -239,7 +239,7 @@ def repeat(transform: Transform, n: int) -> Callable[[jax.Array, jax.Array], jax
 
 
 def standard(out_size: Size, *, fill: float = FILL) -> Transform:
-  """Lucid's standard transforms, then resize to the model input ``out_size`` (SPEC §3).
+  """Lucid's standard transforms, then resize to the model input ``out_size`` (Lucid's ``standard_transforms``).
 
   pad 12 (0.5), jitter 8, random scale from :data:`STANDARD_SCALES`, random rotation from :data:`STANDARD_ANGLES`,
   jitter 4, resize. A canvas of H px becomes H + 24 - 12 = H + 12 px before the resize.
@@ -250,7 +250,7 @@ def standard(out_size: Size, *, fill: float = FILL) -> Transform:
 
 def maco_crops(out_size: Size, *, crop_fraction: tuple[float, float] = MACO_CROP_FRACTION,
                noise_std: float = MACO_NOISE_STD, noise_uniform: float = MACO_NOISE_UNIFORM) -> Transform:
-  """MACO's per-crop transform: a random crop of the canvas resized to ``out_size``, plus noise (SPEC §4).
+  """MACO's per-crop transform: a random crop of the canvas resized to ``out_size``, plus noise (Fel et al. 2023).
 
   One crop per call; draw several per step with :func:`repeat` (Horama uses 6). Defaults: :data:`MACO_CROP_FRACTION`,
   :data:`MACO_NOISE_STD`, :data:`MACO_NOISE_UNIFORM`.

@@ -1,6 +1,6 @@
 """Trained InceptionV1 weights: the cache, the download, resolving ``--weights`` arguments, and an accuracy check.
 
-The pretrained weights are Lucent's ``inception5h.pth`` (SPEC §1). :func:`download` fetches it into a temporary file
+The pretrained weights are Lucent's ``inception5h.pth``. :func:`download` fetches it into a temporary file
 in the cache (``$FCJAX_CACHE`` or ``~/.cache/fcjax``), verifies that it is the published file (its git blob id, the
 content digest git records for the file, must be :data:`LUCENT_BLOB_ID`), checks its structure (all 116 keys and
 shapes), converts it to an fcjax checkpoint that records the verified digests, and renames both into place. Without
@@ -167,13 +167,6 @@ def resolve(weights: str | os.PathLike | None = "default", cache_dir: str | os.P
   if not path.exists():
     raise errors.WeightsError(f"weights path {path} does not exist (pass a .pth, a .pb or a converted checkpoint)")
   return path
-
-
-def digest(params: Mapping) -> str:
-  """Hex sha256 of the parameter values: the ``params_digest`` that sweep results, statistics and manifests record
-  (:func:`fcjax._io.params_digest`, the one definition)."""
-  from fcjax import _io
-  return _io.params_digest(params)
 
 
 def synset_index(labels_path: str | os.PathLike | None = None) -> dict[str, int]:

@@ -8,7 +8,7 @@ its ``helper_layers.py``. So this module executes those two unmodified source fi
 real directories, so ``from lucent.modelzoo.inceptionv1 import helper_layers`` resolves to the real helper file and
 the torchvision import in the package ``__init__`` never runs; the stand-ins are removed afterwards.
 
-Lucent's LRN is wrong (SPEC §1: ``size=9, alpha=1e-4, k=1``). ``load_class(tf_lrn=True)`` gives the loaded copy of
+Lucent's LRN is wrong (``size=9, alpha=1e-4, k=1``). ``load_class(tf_lrn=True)`` gives the loaded copy of
 ``InceptionV1.py`` its own ``F`` namespace whose ``local_response_norm`` is the exact PyTorch equivalent of
 TensorFlow's (``size=11, alpha=11e-4, beta=0.5, k=2``: PyTorch averages over ``size`` channels, dividing alpha by it);
 everything else in ``F`` is ``torch.nn.functional``. torch's own module is not touched.

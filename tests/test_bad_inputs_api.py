@@ -45,7 +45,7 @@ def test_load_model_random_seed_is_used(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   said = []
   _, p1, label = experiment.load_model("demo", "random:5", say=said.append)
-  a, b, c = (_io.params_digest(p) for p in (p1, experiment.load_model("demo", "random:5")[1],
+  a, b, c = (_io.tree_digest(p) for p in (p1, experiment.load_model("demo", "random:5")[1],
                                             experiment.load_model("demo", "random")[1]))
   assert label == "random:5" and any("RANDOM-INIT" in s for s in said) and not any("warning" in s for s in said)
   assert a == b != c

@@ -15,7 +15,7 @@ import pytest
 
 import fcjax
 from fcjax import demo, errors
-from fcjax.demo import model as M
+from fcjax.models import demo_cnn as M
 from fcjax.demo import train as T
 
 P = importlib.import_module("fcjax.data.procedural")
@@ -94,7 +94,7 @@ def test_early_stop_needs_no_deeper_parameters(params, images):
   shallow = {k: v for k, v in params.items() if k in ("conv1", "conv2")}
   out = demo.apply(shallow, images, ("conv2_pre_relu", "conv1"))
   assert set(out) == {"conv2_pre_relu", "conv1"}
-  with pytest.raises(KeyError):
+  with pytest.raises(errors.WeightsError, match="params lack conv3"):  # the same error as InceptionV1's
     demo.apply(shallow, images, ("conv3",))
 
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import copy_photos
 
 import fcjax.data
-from fcjax import errors, stats
+from fcjax import _io, errors, stats
 from fcjax.stats import forward as stats_forward
 from fcjax.models import Layer, from_apply
 
@@ -150,7 +150,7 @@ def test_both_readouts_match_two_pass_numpy_also_after_interrupt_and_resume(ince
   _check_against(ls, reference["neuron"], reference["index"])
   assert len(ls.samples) == 1000  # n_samples >= dataset: every image
   assert res.meta["count"] == 1000 and res.meta["readout"] == "neuron" and res.meta["input_size"] == SIZE
-  assert res.meta["weights_digest"] == stats.weights_digest(params)
+  assert res.meta["weights_digest"] == _io.tree_digest(params)
 
   # channel readout: interrupted (Ctrl-C) at batch size 50 (2 devices), resumed at batch size 64 (4 devices)
   state = tmp_path / "state.npz"
@@ -236,7 +236,7 @@ def test_toy_model_two_layers_dead_unit_save_load(toy, few_photos, tmp_path):
       np.testing.assert_array_equal(getattr(lb, field), getattr(ls, field))
     assert lb.pairs == ls.pairs and lb.count == ls.count == 12
   back.check_compatible(model=model, layer="conv1", readout="channel", input_size=16,
-                        weights_digest=stats.weights_digest(params))
+                        weights_digest=_io.tree_digest(params))
   with pytest.raises(errors.ConfigMismatchError, match="readout"):
     back.check_compatible(model=model, layer="conv1", readout="neuron", input_size=16)
   with pytest.raises(errors.ConfigMismatchError, match="input size"):

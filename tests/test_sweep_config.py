@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from fcjax import errors, sweep
+from fcjax import errors, models, sweep
 from fcjax.sweep import program
 
 
@@ -95,16 +95,23 @@ def test_named_recipes_and_presets_are_the_reference_recipes():
 
 
 def test_for_model_defaults():
-  """The paper's settings for InceptionV1, the demo preset with Lucid's recipe for the demo model, the model's own
-  input size (and a canvas no larger) for a model with smaller inputs, smoke on request."""
-  assert sweep.SweepConfig.for_model("inceptionv1", 224) == sweep.SweepConfig()
-  demo = sweep.SweepConfig.for_model("demo", 64)
-  assert demo == sweep.SweepConfig(**sweep.PRESETS["demo"]).with_recipe(sweep.DEMO_RECIPE)
+  """The paper's settings for InceptionV1, the demo model's own sizes and recipe (its Defaults), a registered model's
+  own defaults without touching the pipeline, the model's own input size (and a canvas no larger) for a model with
+  smaller inputs, smoke on request."""
+  def other(input_size, defaults=models.Defaults()):
+    return models.from_apply("other", lambda *a, **k: {}, (models.Layer("x", 4),), input_size=input_size,
+                             defaults=defaults)
+
+  assert sweep.SweepConfig.for_model(models.get("inceptionv1")) == sweep.SweepConfig()
+  demo = sweep.SweepConfig.for_model(models.get("demo"))
+  assert demo == sweep.SweepConfig(**models.get("demo").defaults.sweep).with_recipe("lucid")
   assert (demo.n_angles, demo.n_seeds, demo.steps, demo.param) == (24, 3, 128, "fft")
-  small = sweep.SweepConfig.for_model("other", 96)
+  small = sweep.SweepConfig.for_model(other(96))
   assert (small.input_size, small.canvas_size) == (96, 96)
-  assert sweep.SweepConfig.for_model("other", 300).input_size == 224
-  smoke = sweep.SweepConfig.for_model("inceptionv1", 224, smoke=True, recipe="lucid")
+  assert sweep.SweepConfig.for_model(other(300)).input_size == 224
+  own = sweep.SweepConfig.for_model(other(224, models.Defaults(sweep=dict(n_angles=12), recipe="lucid")))
+  assert own == sweep.SweepConfig(n_angles=12).with_recipe("lucid")
+  smoke = sweep.SweepConfig.for_model(models.get("inceptionv1"), smoke=True, recipe="lucid")
   assert smoke == sweep.SweepConfig.smoke().with_recipe("lucid")
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import weights_conversion as wc
-from fcjax import errors, weights
+from fcjax import _io, errors, weights
 from fcjax.models import base
 from fcjax.models import inception_v1 as m
 from weights_conversion import lucent_pth
@@ -87,7 +87,7 @@ def test_download_verifies_converts_and_caches(server, tmp_path, monkeypatch):
   assert (cache / "inception5h.pth").read_bytes() == (root / "inception5h.pth").read_bytes()
   loaded = m.load_params(str(path))
   np.testing.assert_array_equal(loaded["mixed4c_3x3"]["w"], params["mixed4c_3x3"]["w"])
-  assert weights.digest(loaded) == meta["params_sha256"]
+  assert _io.tree_digest(loaded) == meta["params_sha256"]
   # cached: a second call needs no network
   assert weights.download(closed_port_url(), cache_dir=cache) == path
   assert weights.resolve("default", cache_dir=cache) == cache / "inceptionv1"

@@ -25,7 +25,7 @@ import numpy as np
 from fcjax import _io, errors
 from weights_conversion import _shapes, checkpoint, lucent_pth, lucid_pb
 
-__all__ = ["FORMATS", "check_params", "convert", "detect_format", "file_sha256", "git_blob_id", "info", "params_digest",
+__all__ = ["FORMATS", "check_params", "convert", "detect_format", "file_sha256", "git_blob_id", "info",
            "read_params"]
 
 FORMATS = (lucent_pth.FORMAT, lucid_pb.FORMAT, checkpoint.FORMAT)
@@ -100,12 +100,6 @@ def git_blob_id(path: str | os.PathLike) -> str:
   return h.hexdigest()
 
 
-def params_digest(params: Mapping) -> str:
-  """Hex sha256 of the parameter values, recorded as ``metadata['params_sha256']``: identifies weights independently
-  of the file they came from. The one definition, :func:`fcjax._io.params_digest` (what stats files, sweeps and
-  manifests record), so a converted checkpoint's metadata matches what a run on it records."""
-  return _io.params_digest(params)
-
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool = False, source: str | None = None,
             sha256: str | None = None, extra_metadata: Mapping | None = None) -> pathlib.Path:
@@ -144,7 +138,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
       "model": "inceptionv1",
       **origin,
       **dict(extra_metadata or {}),
-      "params_sha256": params_digest(params),
+      "params_sha256": _io.tree_digest(params),  # what a run on these weights records: fcjax's one digest
       "param_count": int(sum(np.size(v) for p in params.values() for v in p.values())),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "fcjax_version": __version__,

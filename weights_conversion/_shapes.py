@@ -1,4 +1,4 @@
-"""InceptionV1's (inception5h's) parameter shapes, as the weight files name and lay them out (SPEC §1).
+"""InceptionV1's (inception5h's) parameter shapes, as the weight files name and lay them out (Lucid, Lucent).
 
 ``weights_conversion`` sits below ``fcjax.models`` (the model loads weights through it, never the other way round),
 so it keeps its own table of the 57 convs and the dense head. ``tests/test_weights_conversion.py`` checks that

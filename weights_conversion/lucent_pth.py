@@ -1,6 +1,6 @@
 """Lucent's PyTorch state_dict of InceptionV1 (``inception5h.pth``) <-> fcjax params.
 
-Layout of the file (SPEC §1): 116 tensors, ``<conv>_pre_relu_conv.weight`` (OIHW) and ``.bias`` for each of the 57
+Layout of the file (Lucent's): 116 tensors, ``<conv>_pre_relu_conv.weight`` (OIHW) and ``.bias`` for each of the 57
 convs, ``softmax2_pre_activation_matmul.weight`` ([1008, 1024], out x in) and ``.bias``. fcjax keeps TensorFlow's
 layouts: conv kernels HWIO, the dense weight [in, out].
 

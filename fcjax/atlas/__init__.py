@@ -11,7 +11,7 @@ their combinations are, and browse the result in a static report (issue 15; docs
 * :func:`score`, :func:`rank`: the impossibility score and the ranking (:mod:`fcjax.atlas._table`).
 * :func:`write_report`: (re)write ``index.html`` of an atlas folder; :func:`load`: read a finished atlas.
 
-Example (demo model, about 3 minutes on a 2-core CPU)::
+Example (demo model, about 4 minutes on a 2-core CPU)::
 
     from fcjax import atlas, experiment
     model, params, label = experiment.load_model('demo', None)

@@ -45,7 +45,7 @@ _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images"
 def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:
   """The model's default sweep settings (:meth:`SweepConfig.for_model`, ``recipe``) with SCREEN_PROTOCOL, then
   ``changes`` (any SweepConfig field)."""
-  cfg = sweep_lib.SweepConfig.for_model(model.name, model.input_size, recipe=recipe)
+  cfg = sweep_lib.SweepConfig.for_model(model, recipe=recipe)
   return cfg.replace(**{**SCREEN_PROTOCOL, **changes})
 
 
@@ -134,8 +134,8 @@ class Atlas(NamedTuple):
 
 def stats_digest(layer_stats) -> str:
   """sha256 (16 hex) of what the atlas reads from a layer's statistics: correlations, dead units and samples
-  (:func:`fcjax._io.params_digest`, the one array digest)."""
-  return _io.params_digest((layer_stats.corr, layer_stats.dead, layer_stats.samples))[:16]
+  (:func:`fcjax._io.tree_digest`)."""
+  return _io.tree_digest((layer_stats.corr, layer_stats.dead, layer_stats.samples))[:16]
 
 
 def _slice(res: SweepResult, n: int) -> SweepResult:
@@ -190,7 +190,7 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   if not hasattr(stats, "layers") or not hasattr(stats, "check_compatible"):
     raise errors.FcjaxError(f"stats must be a fcjax.stats.StatsResult (fcjax.stats.load(path)), got "
                             f"{type(stats).__name__}")
-  digest = _io.params_digest(params)
+  digest = _io.tree_digest(params)
   stats.check_compatible(model=model, layer=layer, readout=config.readout, input_size=config.input_size,
                          weights_digest=digest)
   ls = stats[layer]

@@ -1,6 +1,6 @@
 """The ``fcjax atlas`` and ``fcjax report`` commands, added to the ``fcjax`` parser by :func:`add_parsers`.
 
-    fcjax atlas --model demo --layer conv4_pre_relu --out runs/atlas      (top 8 + 8 random pairs: ~3 min, 2 CPUs)
+    fcjax atlas --model demo --layer conv4_pre_relu --out runs/atlas      (top 8 + 8 random pairs: ~4 min, 2 CPUs)
     fcjax atlas ... --pairs all | top:K | random:N[:SEED] | I-J,I-J | top:100+random:100
     fcjax report runs/atlas                                               (rewrite runs/atlas/index.html)
 
@@ -28,7 +28,8 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
   Args:
     sub: ``parser.add_subparsers(...)`` of the fcjax parser.
     add_model_args, add_sweep_args: the CLI's ``--model/--weights`` and ``--recipe/--config/--set/--smoke/--format/
-      --fresh`` groups (``f(parser)``).
+      --fresh/--wait`` groups (``f(parser)``; ``add_sweep_args(parser, formats=False)`` leaves out ``--format``: the
+      report's plots are PNG).
     load: ``load(args) -> (model, params, weights label)``.
     sweep_config: ``sweep_config(args, model) -> SweepConfig`` (model defaults, --smoke, --recipe, --config, --set).
   """
@@ -40,14 +41,15 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
                       f"(default {_defaults.DEFAULT_PAIRS})")
   a.add_argument("--stats", default=None, help="stats file of this model and layer (default: computed into "
                                                "OUT/stats.npz from --dataset)")
-  a.add_argument("--dataset", default=None, help="images for the statistics (default for the demo: procedural)")
+  a.add_argument("--dataset", default=None, help="images for the statistics (default: the model's; "
+                                                 "procedural for the demo)")
   a.add_argument("--n", type=int, default=1000, help="images for the statistics (default 1000)")
   a.add_argument("--protocol", choices=["screen", "model"], default="screen",
                  help="screen: the screening protocol over the model's defaults (default); model: the model's own")
   a.add_argument("--chunk-pairs", type=int, default=_defaults.CHUNK_PAIRS, help="pairs per compiled chunk")
   a.add_argument("--no-plots", action="store_true", help="skip the per-pair plots (the report then shows none)")
   a.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
-  add_sweep_args(a)
+  add_sweep_args(a, formats=False)
   distributed.add_cli_args(a)  # --coordinator --num-processes --process-id (fcjax.cli joins the cluster first)
   a.set_defaults(func=lambda args: cmd_atlas(args, load, sweep_config))
 
@@ -75,7 +77,7 @@ def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
   layer = model.canonical(args.layer)
   cfg = _config(args, model, sweep_config)
   experiment.warn_post_relu(model, layer, say=_say)
-  dataset = args.dataset or ("procedural" if model.name == "demo" else None)
+  dataset = args.dataset or model.defaults.dataset
   if not args.stats and dataset is None:
     raise errors.DatasetError("--dataset (or --stats) is required for this model, e.g. folder:PATH")
   from fcjax.atlas import _screen

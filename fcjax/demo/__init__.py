@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from fcjax.demo.model import (ARCH, DEFAULT_WEIGHTS, INPUT_SIZE, LAYERS, MODEL, N_CLASSES, DemoCNN, apply,
-                              init_params, load_params, param_count, save_params)
+from fcjax.models.demo_cnn import (ARCH, DEFAULT_WEIGHTS, INPUT_SIZE, LAYERS, MODEL, N_CLASSES, DemoCNN, apply,
+                                   init_params, load_params, param_count, save_params)
 
 TRAIN_RECORD = DEFAULT_WEIGHTS.parent / "train_record.json"
 

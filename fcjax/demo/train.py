@@ -3,7 +3,7 @@
     python -m fcjax.demo.train                       # the shipped weights: ~4.5 CPU-minutes (2-3 min on 2 cores)
     python -m fcjax.demo.train --steps 5 --out /tmp/demo   # a smoke run
 
-Writes ``<out>/demo_weights.npz`` (see :func:`fcjax.demo.model.save_params`) and ``<out>/train_record.json``: the
+Writes ``<out>/demo_weights.npz`` (see :func:`fcjax.models.demo_cnn.save_params`) and ``<out>/train_record.json``: the
 config, the final held-out accuracy on a freshly generated stream (``eval_seed``, disjoint from ``data_seed``), the
 parameter count, the weights' SHA-256, library versions, date and command. ``--out`` defaults to the package's
 assets folder, i.e. it replaces the shipped weights.
@@ -34,7 +34,7 @@ import optax
 
 import fcjax
 from fcjax.data.procedural import LABEL_NAMES, ProceduralSource
-from fcjax.demo import model as demo_model
+from fcjax.models import demo_cnn as demo_model
 
 WEIGHTS_NAME = "demo_weights.npz"
 RECORD_NAME = "train_record.json"

@@ -6,9 +6,9 @@ its variables, as a :class:`Model` that statistics, sweeps, plots and the CLI ac
 plain function.
 """
 
-from fcjax.models.base import Layer, Model, from_apply
+from fcjax.models.base import Defaults, Layer, Model, from_apply
 
-__all__ = ["Layer", "Model", "from_apply", "from_flax", "get", "register"]
+__all__ = ["Defaults", "Layer", "Model", "from_apply", "from_flax", "get", "register"]
 
 _REGISTERED: dict[str, Model] = {}
 

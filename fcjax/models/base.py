@@ -9,6 +9,9 @@ Contract of ``apply``::
 
     apply(params, images, layers=(name, ...), *, dtype=jnp.float32, relu=jax.nn.relu) -> {name: array}
 
+Each model also carries its :class:`Defaults` (sweep sizes, recipe, dataset, weights and plot labels): what a run
+uses when the caller does not say, so that a new model brings its own and the pipeline never branches on a name.
+
 ``images`` are float32 ``[N, H, W, 3]`` in [0, 1] (the model maps them to its own value range); each returned array
 is ``[N, h, w, C]`` (or ``[N, C]`` for vector tensors such as logits). Computation stops at the deepest requested
 tensor. ``dtype`` is the compute dtype (parameters stay float32); ``relu`` replaces every ReLU (the sweep passes a
@@ -18,7 +21,10 @@ gradient-redirected ReLU). ``apply`` must be pure and work under ``jit``, ``vmap
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+
+import jax.numpy as jnp
+import numpy as np
 
 from fcjax import _io, errors
 
@@ -51,6 +57,29 @@ class Layer:
 
 
 @dataclasses.dataclass(frozen=True)
+class Defaults:
+  """What a run of a model uses where the caller does not say (big_vision keeps such choices with the model).
+
+  Attributes:
+    sweep: SweepConfig fields over the paper's defaults (e.g. fewer angles and steps for a small model); the CLI's
+      ``--smoke`` replaces them with its own preset.
+    recipe: a named recipe (``fcjax.sweep.RECIPE_PARAMS``: 'maco', 'lucid'); None: the paper's MACO.
+    dataset: the image source of the statistics when none is given (``fcjax.data.from_spec``); None: required.
+    weights: the label of weights shipped with the model (``load_params(None)`` loads them); None: the weights come
+      from a file or the download cache (``fcjax.weights.resolve``).
+    label: a tag added to each plot panel's label ('demo model' -> "lowest pair [demo model]"); None: no tag.
+    title: a note added to the figure title ("... (embedded DEMO model on procedural images)"); None: no note.
+  """
+
+  sweep: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  recipe: str | None = None
+  dataset: str | None = None
+  weights: str | None = None
+  label: str | None = None
+  title: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Model:
   """A vision model as fcjax sees it: a layer table, a value range and pure functions.
 
@@ -63,6 +92,7 @@ class Model:
     init_params: ``init_params(key) -> params`` random parameters (tests, benchmarks).
     load_params: ``load_params(path) -> params`` trained parameters from a checkpoint or weights file.
     aliases: other spellings of tensor names (e.g. Lucent's) -> canonical names.
+    defaults: what a run uses where the caller does not say (:class:`Defaults`).
   """
 
   name: str
@@ -73,6 +103,7 @@ class Model:
   init_params: Callable[[Any], Params]
   load_params: Callable[[str], Params]
   aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  defaults: Defaults = Defaults()
 
   @property
   def layer_names(self) -> tuple[str, ...]:
@@ -109,20 +140,54 @@ class Model:
           f"{layer.name} of {self.name} exists only for inputs of {layer.min_size}..{layer.max_size} px; "
           f"got {size} px")
 
+  def names(self, layers: str | Iterable[str]) -> tuple[str, ...]:
+    """Canonical names of ``layers`` (one name or several); :class:`~fcjax.errors.FcjaxError` when there are none,
+    :class:`~fcjax.errors.UnknownLayerError` (with close matches) for a name the model lacks."""
+    names = (layers,) if isinstance(layers, str) else tuple(layers)
+    if not names:
+      raise errors.FcjaxError(f"{self.name} needs at least one layer name, e.g. layers=({self.layers[0].name!r},)")
+    return tuple(self.canonical(n) for n in names)
+
   @property
   def _by_name(self) -> dict[str, Layer]:
     return {l.name: l for l in self.layers}
 
 
+def check_images(images: Any, model: str) -> tuple[int, ...]:
+  """The shape of ``images``; :class:`~fcjax.errors.InputSizeError` unless they are floats ``[N, H, W, 3]``."""
+  shape = tuple(getattr(images, "shape", np.shape(images)))
+  if len(shape) != 4 or shape[-1] != 3:
+    raise errors.InputSizeError(
+        f"{model} takes images of shape [N, H, W, 3] (RGB in [0, 1]); got shape {shape}"
+        + (" (add a batch axis: images[None])" if len(shape) == 3 and shape[-1] == 3 else ""))
+  dtype = getattr(images, "dtype", None)
+  if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+    raise errors.InputSizeError(f"images must be floating point in [0, 1]; got dtype {dtype} (divide uint8 by 255)")
+  return shape
+
+
+def check_params(params: Any, needed: Iterable[str], layers: Iterable[str]) -> None:
+  """:class:`~fcjax.errors.WeightsError` unless ``params`` is a weights dict holding every top-level entry in
+  ``needed`` (the ops that computing ``layers`` reads)."""
+  from flax import nnx  # lazy: only the networks that call this import Flax
+  if not isinstance(params, Mapping) or isinstance(params, nnx.State):
+    raise errors.WeightsError(f"params must be the dict that init_params / load_params return; got "
+                              f"{type(params).__name__}")
+  missing = [n for n in needed if n not in params]
+  if missing:
+    raise errors.WeightsError(f"params lack {', '.join(missing)} (needed for {', '.join(layers)})")
+
+
 def from_apply(name: str, apply_fn: Callable[..., Mapping[str, Any]], layers: tuple[Layer, ...], *,
                input_size: int, value_range: tuple[float, float] = (0.0, 1.0),
                init_params: Callable[[Any], Params] | None = None,
-               load_params: Callable[[str], Params] | None = None) -> Model:
+               load_params: Callable[[str], Params] | None = None, defaults: Defaults = Defaults()) -> Model:
   """Wrap a user's own network as a :class:`Model`.
 
   ``apply_fn(params, images, layers=..., dtype=..., relu=...)`` must follow the contract in the module docstring;
   a function that ignores ``dtype`` and ``relu`` is fine (those features are then simply unavailable). Weights that
-  ``load_params`` returns holding NaN or Inf are refused (``NonFiniteError``).
+  ``load_params`` returns holding NaN or Inf are refused (``NonFiniteError``). ``defaults``: the model's run defaults
+  (:class:`Defaults`: sweep sizes, recipe, dataset, labels).
 
   For a Flax module, ``fcjax.models.from_flax`` does this for you. Example (a Linen module that sows its
   intermediates, by hand)::
@@ -138,7 +203,7 @@ def from_apply(name: str, apply_fn: Callable[..., Mapping[str, Any]], layers: tu
 
   return Model(name=name, layers=tuple(layers), value_range=value_range, input_size=input_size, apply=apply_fn,
                init_params=init_params or _unavailable,
-               load_params=finite_loader(load_params) if load_params else _unavailable)
+               load_params=finite_loader(load_params) if load_params else _unavailable, defaults=defaults)
 
 
 def finite_loader(load_params: Callable[[str], Params]) -> Callable[[str], Params]:

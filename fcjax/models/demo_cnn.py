@@ -40,8 +40,8 @@ import numpy as np
 from flax import nnx
 
 from fcjax import _io, errors
-from fcjax.models import modules as nn
-from fcjax.models.base import Layer, Model
+from fcjax.models import base, modules
+from fcjax.models.base import Defaults, Layer, Model
 
 Params = dict[str, dict[str, jax.Array]]
 
@@ -145,15 +145,6 @@ def init_params(key: jax.Array) -> Params:
   return params
 
 
-def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
-  """Canonical names of ``layers``; raises UnknownLayerError (with close matches) for a name the model lacks."""
-  if isinstance(layers, str):
-    layers = (layers,)
-  if not layers:
-    raise errors.FcjaxError("apply needs at least one layer name, e.g. layers=('conv2_pre_relu',)")
-  return tuple(MODEL.canonical(name) for name in layers)
-
-
 class DemoCNN(nnx.Module):
   """The demo network as an NNX module: one submodule per op of ``ARCH`` (``conv1`` ... ``logits``).
 
@@ -173,28 +164,23 @@ class DemoCNN(nnx.Module):
   def __call__(self, images: jax.Array, layers: Sequence[str] = ("logits",), *, dtype: Any = jnp.float32,
                relu: Callable[[jax.Array], jax.Array] = jax.nn.relu) -> dict[str, jax.Array]:
     """The requested tensors (arguments and returns: :func:`apply`, without ``params``)."""
-    wanted = check_layers(layers)
-    _check_images(images)
+    wanted = MODEL.names(layers)
+    base.check_images(images, "the demo model")
     lo, hi = VALUE_RANGE
     x = images.astype(dtype) * (hi - lo) + lo
     order = tuple(op.name for op in ARCH[:_last_op(wanted) + 1])
-    out = nn.run_steps(self, order, x, set(wanted), relu)
+    out = modules.run_steps(self, order, x, set(wanted), relu)
     return {name: out[name] for name in wanted}
 
 
 def _op_module(op: Any, params: Mapping) -> nnx.Module:
   if isinstance(op, Conv):
-    return nn.ConvReLU(op.name, params[op.name]["w"], params[op.name]["b"], op.stride)
+    return modules.ConvReLU(op.name, params[op.name]["w"], params[op.name]["b"], op.stride)
   if isinstance(op, MaxPool):
-    return nn.MaxPool(op.name, 2, 2)
+    return modules.MaxPool(op.name, 2, 2)
   if isinstance(op, GlobalAvgPool):
-    return nn.GlobalAvgPool(op.name)
-  return nn.Dense(op.name, params[op.name]["w"], params[op.name]["b"])
-
-
-def _check_images(images) -> None:
-  if images.ndim != 4 or images.shape[-1] != 3:
-    raise errors.InputSizeError(f"demo model images must be [N, H, W, 3]; got shape {tuple(images.shape)}")
+    return modules.GlobalAvgPool(op.name)
+  return modules.Dense(op.name, params[op.name]["w"], params[op.name]["b"])
 
 
 def _last_op(wanted: Sequence[str]) -> int:
@@ -202,7 +188,7 @@ def _last_op(wanted: Sequence[str]) -> int:
 
 
 _PATHS = {name: (name,) for name in param_shapes()}  # the state layout is the weights dict's
-_ABSTRACT = nn.abstract_params(param_shapes())
+_ABSTRACT = modules.abstract_params(param_shapes())
 GRAPHDEF, _ = nnx.split(DemoCNN(_ABSTRACT))  # split once; apply merges it while tracing
 
 
@@ -222,16 +208,16 @@ def apply(params: Params | nnx.State, images: jax.Array, layers: Sequence[str] =
     {name: [N, h, w, C] in ``dtype``} ({name: [N, C]} for avgpool and logits).
 
   Raises:
-    KeyError: ``params`` lacks an op that the requested tensors need.
+    UnknownLayerError: a name the model does not have (the message lists the closest names).
+    InputSizeError: images not ``[N, H, W, 3]`` floats.
+    WeightsError: ``params`` lacks an op that the requested tensors need.
   """
-  wanted = check_layers(layers)
-  _check_images(images)
+  wanted = MODEL.names(layers)
+  base.check_images(images, "the demo model")
   if not isinstance(params, nnx.State):
     needed = [op.name for op in ARCH[:_last_op(wanted) + 1] if op.name in _PATHS]
-    missing = [n for n in needed if n not in params]
-    if missing:
-      raise KeyError(f"demo params lack {', '.join(missing)} (needed for {', '.join(wanted)})")
-    params = nn.state_from_params(_PATHS, {n: params[n] for n in needed}, _ABSTRACT)
+    base.check_params(params, needed, wanted)
+    params = modules.state_from_params(_PATHS, {n: params[n] for n in needed}, _ABSTRACT)
   return nnx.merge(GRAPHDEF, params)(images, wanted, dtype=dtype, relu=relu)
 
 
@@ -279,5 +265,17 @@ def param_count(params: Mapping[str, Mapping[str, Any]]) -> int:
   return int(sum(np.size(v) for leaf in params.values() for v in leaf.values()))
 
 
+# What a run of the demo model uses where the caller does not say. The model is small (64 px input) and meant to
+# finish in minutes on a laptop CPU: fewer angles, seeds and steps than the paper's 60 x 5 x 512, which stay the
+# defaults for every other model. It uses Lucid's FFT image with the standard transforms (recipe 'lucid'): on this
+# model MACO's fixed natural spectrum caps image contrast, and its unit maxima (measured: 22 and 20 for conv4_pre_relu
+# units 12 and 60 at 128 steps, 25 and 24 at 512) fall inside the cloud of natural-image activations, while the FFT
+# image reaches 82 and 88 in 128 steps, so the axis tips mean "the unit's maximum". Its statistics come from the
+# procedural images it was trained on, and its trained weights ship with fcjax.
+DEFAULTS = Defaults(
+    sweep=dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64), recipe="lucid",
+    dataset="procedural", weights="demo:shipped", label="demo model",
+    title="embedded DEMO model on procedural images")
+
 MODEL = Model(name="demo", layers=LAYERS, value_range=VALUE_RANGE, input_size=INPUT_SIZE, apply=apply,
-              init_params=init_params, load_params=load_params)
+              init_params=init_params, load_params=load_params, defaults=DEFAULTS)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from fcjax import errors
-from fcjax.models.base import Layer, Model, finite_loader
+from fcjax.models.base import Defaults, Layer, Model, finite_loader
 
 
 def _leaves(tree: Any, prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
@@ -84,7 +84,7 @@ def _linen_runner(module: Any, variables: Any) -> tuple[Callable, Any]:
 def from_flax(module: Any, variables: Any = None, *, layers: Iterable[str | Layer], input_size: int,
               name: str = "flax", value_range: tuple[float, float] = (0.0, 1.0),
               init_params: Callable[[Any], Any] | None = None,
-              load_params: Callable[[str], Any] | None = None) -> Model:
+              load_params: Callable[[str], Any] | None = None, defaults: Defaults = Defaults()) -> Model:
   """A Flax network as a :class:`~fcjax.models.base.Model` that statistics, sweeps, plots and the CLI accept.
 
   Args:
@@ -100,6 +100,8 @@ def from_flax(module: Any, variables: Any = None, *, layers: Iterable[str | Laye
     init_params, load_params: the Model's ``init_params(key)`` / ``load_params(path)``; by default ``init_params``
       returns the weights given here (the key is ignored: fcjax cannot re-initialise a module it did not build) and
       ``load_params`` is unavailable. Loaded weights that hold NaN or Inf are refused (``NonFiniteError``).
+    defaults: what a run of this model uses where the caller does not say (:class:`~fcjax.models.Defaults`: sweep
+      sizes, recipe, dataset, labels), e.g. ``Defaults(sweep=dict(n_angles=24), dataset='folder:photos')``.
 
   Returns:
     A Model whose parameters are ``nnx.state(module)`` (NNX) or ``variables`` (Linen), also returned by its default
@@ -137,7 +139,7 @@ def from_flax(module: Any, variables: Any = None, *, layers: Iterable[str | Laye
     raise errors.FcjaxError(f"from_flax needs at least one layer name; the module exposes {', '.join(shapes)}")
   return Model(name=name, layers=table, value_range=(float(lo), float(hi)), input_size=int(input_size), apply=apply,
                init_params=init_params or (lambda key=None: weights),
-               load_params=finite_loader(load_params) if load_params else _no_loader(name))
+               load_params=finite_loader(load_params) if load_params else _no_loader(name), defaults=defaults)
 
 
 def _layer(spec: str | Layer, shapes: Mapping[str, Any], input_size: int, model: str) -> Layer:

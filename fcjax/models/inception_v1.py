@@ -44,7 +44,7 @@ import numpy as np
 from flax import nnx
 
 from fcjax import errors
-from fcjax.models import modules as nn
+from fcjax.models import base, modules
 from fcjax.models.base import Model
 from fcjax.models.inception_v1_steps import (  # noqa: F401  (the table is part of this module's interface)
     ALIASES, BRANCHES, CONVS, HEAD_POOL, HEAD_SIZES, LAYER_NAMES, LAYERS, LRN, MIXED_BLOCKS, NUM_CLASSES, PARAM_PATHS,
@@ -74,7 +74,7 @@ class InceptionV1(nnx.Module):
         raise errors.FcjaxError("InceptionV1 needs weights: InceptionV1(load_params(path)), or "
                                 "InceptionV1(rngs=nnx.Rngs(0)) for random ones")
       params = init_params(rngs.params())
-    _check_params(params, ("softmax2",))
+    base.check_params(params, required_params("softmax2"), ("softmax2",))
     for step in STEPS:
       setattr(self, step.name, step.module(params))
 
@@ -90,7 +90,7 @@ class InceptionV1(nnx.Module):
     lo, hi = VALUE_RANGE
     x = (jnp.asarray(images, jnp.float32) * (hi - lo) + lo).astype(dtype)
     last = max(_STEP_OF[c] for c in canon)
-    acts = nn.run_steps(self, STEP_NAMES[:last + 1], x, set(canon), relu)
+    acts = modules.run_steps(self, STEP_NAMES[:last + 1], x, set(canon), relu)
     return {n: acts[c].astype(jnp.float32) for n, c in zip(names, canon)}
 
 
@@ -134,15 +134,7 @@ def required_params(layers: str | Iterable[str]) -> tuple[str, ...]:
 
 def check_images(images, layers: str | Iterable[str]) -> None:
   """Raise :class:`~fcjax.errors.InputSizeError` unless ``images`` is ``[N, H, W, 3]`` big enough for ``layers``."""
-  shape = tuple(getattr(images, "shape", np.shape(images)))
-  if len(shape) != 4 or shape[-1] != 3:
-    raise errors.InputSizeError(
-        f"InceptionV1 takes images of shape [N, H, W, 3] (RGB in [0, 1]); got shape {shape}"
-        + (" (add a batch axis: images[None])" if len(shape) == 3 and shape[-1] == 3 else ""))
-  dtype = getattr(images, "dtype", None)
-  if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
-    raise errors.InputSizeError(f"images must be floating point in [0, 1]; got dtype {dtype} (divide uint8 by 255)")
-  h, w = shape[1], shape[2]
+  h, w = base.check_images(images, "InceptionV1")[1:3]
   for name in _as_names(layers):
     layer = _LAYER[canonical(name)]
     for side in (h, w):
@@ -156,27 +148,18 @@ def check_images(images, layers: str | Iterable[str]) -> None:
             f"such as mixed5b")
 
 
-def _check_params(params: Mapping, layers: tuple[str, ...]) -> None:
-  if not isinstance(params, Mapping) or isinstance(params, nnx.State):
-    raise errors.WeightsError(f"params must be the dict that init_params / load_params return; got "
-                              f"{type(params).__name__}")
-  missing = [n for n in required_params(layers) if n not in params]
-  if missing:
-    raise errors.WeightsError(f"params lack {', '.join(missing)} (needed for {', '.join(layers)})")
-
-
-_ABSTRACT = nn.abstract_params(param_shapes())
+_ABSTRACT = modules.abstract_params(param_shapes())
 GRAPHDEF, _ = nnx.split(InceptionV1(_ABSTRACT))  # split once (no weights allocated); apply merges it while tracing
 
 
 def state_from_params(params: Params) -> nnx.State:
   """The module's ``nnx.State`` holding the weights dict's arrays (absent entries: shape placeholders)."""
-  return nn.state_from_params(PARAM_PATHS, params, _ABSTRACT)
+  return modules.state_from_params(PARAM_PATHS, params, _ABSTRACT)
 
 
 def params_from_state(state: nnx.State) -> Params:
   """The weights dict of a module state (``nnx.state(net)``), e.g. to save it as a converted checkpoint."""
-  return nn.params_from_state(PARAM_PATHS, state)
+  return modules.params_from_state(PARAM_PATHS, state)
 
 
 # --- the forward pass ----------------------------------------------------------------------------------------------
@@ -210,7 +193,7 @@ def apply(params: Params | nnx.State, images: jax.Array, layers: str | Iterable[
   canon = tuple(canonical(n) for n in names)
   check_images(images, canon)
   if not isinstance(params, nnx.State):
-    _check_params(params, canon)
+    base.check_params(params, required_params(canon), canon)
     params = state_from_params(params)
   return nnx.merge(GRAPHDEF, params)(images, names, dtype=dtype, relu=relu)
 

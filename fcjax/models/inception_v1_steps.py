@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from fcjax.models import layers as L
-from fcjax.models import modules as nn
+from fcjax.models import modules
 from fcjax.models.base import Layer
 
 Params = dict[str, dict[str, Any]]
@@ -59,8 +59,8 @@ class Conv(_Step):
   def tensors(self, stride: int) -> list[Layer]:
     return _conv_tensors(self, stride)
 
-  def module(self, params: Params) -> nn.ConvReLU:
-    return nn.ConvReLU(self.name, params[self.name]["w"], params[self.name]["b"], self.stride)
+  def module(self, params: Params) -> modules.ConvReLU:
+    return modules.ConvReLU(self.name, params[self.name]["w"], params[self.name]["b"], self.stride)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +80,8 @@ class MaxPool(_Step):
   def tensors(self, stride: int) -> list[Layer]:
     return [Layer(self.name, self.channels, stride, "pool", min_size=stride)]
 
-  def module(self, params: Params) -> nn.MaxPool:
-    return nn.MaxPool(self.name, self.k, self.stride)
+  def module(self, params: Params) -> modules.MaxPool:
+    return modules.MaxPool(self.name, self.k, self.stride)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +100,8 @@ class LRN(_Step):
   def tensors(self, stride: int) -> list[Layer]:
     return [Layer(self.name, self.channels, stride, "lrn", min_size=stride)]
 
-  def module(self, params: Params) -> nn.LRN:
-    return nn.LRN(self.name)
+  def module(self, params: Params) -> modules.LRN:
+    return modules.LRN(self.name)
 
 
 BRANCHES = ("1x1", "3x3_bottleneck", "3x3", "5x5_bottleneck", "5x5", "pool_reduce")  # the convs of a block, in order
@@ -164,15 +164,15 @@ class InceptionBlock(nnx.Module):
   """The module of a :class:`Mixed` row: branch convs ``b1x1``, ``b3x3_bottleneck``, ``b3x3``, ``b5x5_bottleneck``,
   ``b5x5``, ``pool_reduce`` (each a :class:`~fcjax.models.modules.ConvReLU`) around a 3x3 stride-1 max-pool."""
 
-  def __init__(self, name: str, branches: Mapping[str, nn.ConvReLU]):
+  def __init__(self, name: str, branches: Mapping[str, modules.ConvReLU]):
     self.name = name
     for attr, conv in branches.items():
       setattr(self, attr, conv)
 
-  def __call__(self, x: jax.Array, relu: nn.Relu = jax.nn.relu) -> tuple[jax.Array, dict]:
+  def __call__(self, x: jax.Array, relu: modules.Relu = jax.nn.relu) -> tuple[jax.Array, dict]:
     acts: dict[str, jax.Array] = {}
 
-    def run(conv: nn.ConvReLU, inp):
+    def run(conv: modules.ConvReLU, inp):
       y, t = conv(inp, relu)
       acts.update(t)
       return y
@@ -216,14 +216,14 @@ class Head(_Step):
     return Classifier(params[self.name]["w"], params[self.name]["b"])
 
 
-class Classifier(nn.Dense):
+class Classifier(modules.Dense):
   """The head's module (path ``softmax2``): ``avgpool0`` ``[N, 1, 1, 1024]``, ``softmax2_pre_activation`` (the
   dense layer, ``w`` ``[1024, 1008]``) and ``softmax2`` (float32 probabilities)."""
 
   def __init__(self, w: Any, b: Any):
     super().__init__("softmax2", w, b)
 
-  def __call__(self, x: jax.Array, relu: nn.Relu = jax.nn.relu) -> tuple[jax.Array, dict]:
+  def __call__(self, x: jax.Array, relu: modules.Relu = jax.nn.relu) -> tuple[jax.Array, dict]:
     pooled = L.avg_pool_valid(x, HEAD_POOL)  # [N, 1, 1, 1024], Lucid's avgpool0 shape
     logits, _ = super().__call__(pooled.reshape(pooled.shape[0], -1))
     probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
@@ -235,7 +235,8 @@ def _conv_tensors(conv: Conv, stride: int) -> list[Layer]:
           Layer(conv.name, conv.cout, stride, "relu", pre_relu_name=f"{conv.name}_pre_relu", min_size=stride)]
 
 
-# The inception blocks (SPEC §1): name, input channels, 1x1, 3x3_bottleneck, 3x3, 5x5_bottleneck, 5x5, pool_reduce.
+# The inception blocks of Lucid's inception5h graph (as Lucent's ``inception_v1.py`` lays them out): name, input
+# channels, 1x1, 3x3_bottleneck, 3x3, 5x5_bottleneck, 5x5, pool_reduce.
 MIXED_BLOCKS = (
     ("mixed3a", 192, 64, 96, 128, 16, 32, 32),
     ("mixed3b", 256, 128, 128, 192, 32, 96, 64),

@@ -11,11 +11,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from fcjax import _readout, errors
+from fcjax import _io, _readout, errors
 from fcjax.stats.forward import _forward, _placement
 from fcjax.stats.moments import moments_finalize, moments_init
 from fcjax.stats.pairs import select_pairs
-from fcjax.stats.results import FORMAT, VERSION, LayerStats, StatsResult, weights_digest
+from fcjax.stats.results import FORMAT, VERSION, LayerStats, StatsResult
 from fcjax.stats.resume import STATE_FORMAT, _State
 from fcjax.stats.sample import sample_init
 
@@ -168,7 +168,7 @@ def _compute_one(model, params, source, layers, *, readout, input_size, batch_si
   if n_samples > target:
     notes.append(f"n_samples={n_samples} is more than the {target} images used: the samples hold all of them")
 
-  config = {"format": STATE_FORMAT, "model": model.name, "weights_digest": weights_digest(params), "layers": canon,
+  config = {"format": STATE_FORMAT, "model": model.name, "weights_digest": _io.tree_digest(params), "layers": canon,
             "readout": _readout.name(readout), "input_size": size, "dataset": source.name, "dataset_size": available,
             "max_images": target, "n_samples": n_samples, "seed": int(seed), "dtype": jnp.dtype(dtype).name}
   if getattr(source, "offset", 0):

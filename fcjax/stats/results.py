@@ -177,6 +177,3 @@ def load(path: str | os.PathLike) -> StatsResult:
                                      sample_index=arrays[p + "sample_index"], comoment=arrays.get(p + "comoment"))
   return StatsResult(meta=header["meta"], layers=layers)
 
-
-# The digest of the weights that made a stats file (``meta['weights_digest']``): the one definition, fcjax._io's.
-weights_digest = _io.params_digest

@@ -81,12 +81,12 @@ compiled program and its cache), :mod:`~fcjax.sweep.layout` (chunks over the dev
 
 from __future__ import annotations
 
-from fcjax.sweep.config import (DEMO_RECIPE, EXECUTION_FIELDS, PRESETS, PROGRAM_INDEPENDENT, RECIPE_PARAMS, RECIPES,
+from fcjax.sweep.config import (EXECUTION_FIELDS, PRESETS, PROGRAM_INDEPENDENT, RECIPE_PARAMS, RECIPES,
                                 SweepConfig)
 from fcjax.sweep.features import make_features, redirected_relu
 from fcjax.sweep.program import cache_info
 from fcjax.sweep.run import UnitMaxima, run, unit_maxima
 
-__all__ = ["DEMO_RECIPE", "EXECUTION_FIELDS", "PRESETS", "PROGRAM_INDEPENDENT", "RECIPES", "RECIPE_PARAMS",
+__all__ = ["EXECUTION_FIELDS", "PRESETS", "PROGRAM_INDEPENDENT", "RECIPES", "RECIPE_PARAMS",
            "SweepConfig", "UnitMaxima", "cache_info", "make_features", "redirected_relu", "run",
            "unit_maxima"]

@@ -2,8 +2,8 @@
 
 A recipe is what an image parameterization is optimised with (transforms, optimiser, learning rate: RECIPES); a
 named recipe (the CLI's ``--recipe``: RECIPE_PARAMS) picks a parameterization with its recipe; a preset (PRESETS)
-is a set of sizes for a purpose (a smoke test, the demo model). :meth:`SweepConfig.for_model` combines them into a
-model's default settings.
+is a set of sizes for a purpose (a smoke test). :meth:`SweepConfig.for_model` combines them with a model's own
+defaults (``Model.defaults``: sizes and recipe) into the model's default settings.
 
 Which fields the compiled program depends on is stated here too (PROGRAM_INDEPENDENT): the others are traced
 arguments or set the batch shape, so changing them reuses the compiled program (:mod:`fcjax.sweep.program`).
@@ -41,7 +41,7 @@ ANGLE_SPACES = ("half-axes", "paper")
 
 # The reference recipe of each image parameterization: what SweepConfig's transforms / optimizer / learning_rate are
 # when left unset. MACO: random crops and NAdam lr 1.0 on the phase (Fel et al. 2023; horama). FFT and pixel images:
-# Lucid's standard transforms and Adam lr 0.05 (Lucid / Lucent render defaults, SPEC §2-3).
+# Lucid's standard transforms and Adam lr 0.05 (Lucid's and Lucent's ``render_vis`` defaults).
 RECIPES = {
     "maco": dict(transforms="maco", optimizer="nadam", learning_rate=1.0),
     "fft": dict(transforms="standard", optimizer="adam", learning_rate=0.05),
@@ -49,18 +49,11 @@ RECIPES = {
 }
 # Named recipes (the CLI's --recipe): the parameterization they use, with its reference recipe above.
 RECIPE_PARAMS = {"maco": "maco", "lucid": "fft"}
-# Settings presets. 'smoke': tiny settings for a quick end-to-end check (seconds to a minute on a CPU).
-# 'demo': the demo model is small (64 px input) and meant to finish in minutes on a laptop CPU: fewer angles, seeds
-# and steps than the paper's 60 x 5 x 512, which stay the defaults for every other model. It uses Lucid's FFT image
-# with the standard transforms (recipe 'lucid', DEMO_RECIPE): on this model MACO's fixed natural spectrum caps image
-# contrast, and its unit maxima (measured: 22 and 20 for conv4_pre_relu units 12 and 60 at 128 steps, 25 and 24 at
-# 512) fall inside the cloud of natural-image activations, while the FFT image reaches 82 and 88 in 128 steps, so
-# the axis tips mean "the unit's maximum".
+# Settings presets. 'smoke': tiny settings for a quick end-to-end check (seconds to a minute on a CPU). A model's own
+# sizes and recipe are its defaults (fcjax.models.Defaults; the demo model's: fcjax.models.demo_cnn.DEFAULTS).
 PRESETS = {
     "smoke": dict(n_angles=8, n_seeds=2, steps=16, block_steps=8, canvas_size=64, input_size=64),
-    "demo": dict(n_angles=24, n_seeds=3, steps=128, block_steps=32, canvas_size=64, input_size=64),
 }
-DEMO_RECIPE = "lucid"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,20 +267,15 @@ class SweepConfig:
     return self.replace(param=param, **RECIPES[param])
 
   @classmethod
-  def for_model(cls, model_name: str, input_size: int, *, smoke: bool = False,
-                recipe: str | None = None) -> "SweepConfig":
-    """The default settings for a model: the paper's (``smoke``: PRESETS['smoke']; the demo model: PRESETS['demo']
-    with DEMO_RECIPE), then ``recipe``. A model whose nominal input is smaller than the config's input size gets its
-    own input size (and a canvas no larger)."""
-    if smoke:
-      cfg = cls.smoke()
-    elif model_name == "demo":
-      cfg = cls(**PRESETS["demo"])
-    else:
-      cfg = cls()
-    if input_size < cfg.input_size:
-      cfg = cfg.replace(input_size=input_size, canvas_size=min(cfg.canvas_size, input_size))
-    recipe = recipe or (DEMO_RECIPE if model_name == "demo" else None)
+  def for_model(cls, model, *, smoke: bool = False, recipe: str | None = None) -> "SweepConfig":
+    """The default settings for ``model`` (a :class:`fcjax.models.Model`): the paper's with the model's own sizes
+    (``model.defaults.sweep``; ``smoke``: PRESETS['smoke'] instead), then ``recipe`` or the model's
+    (``model.defaults.recipe``). A model whose nominal input is smaller than the config's input size gets its own
+    input size (and a canvas no larger)."""
+    cfg = cls.smoke() if smoke else cls(**dict(model.defaults.sweep))
+    if model.input_size < cfg.input_size:
+      cfg = cfg.replace(input_size=model.input_size, canvas_size=min(cfg.canvas_size, model.input_size))
+    recipe = recipe or model.defaults.recipe
     return cfg if recipe is None else cfg.with_recipe(recipe)
 
   @property
