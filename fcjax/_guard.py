@@ -21,6 +21,7 @@ import os
 import pathlib
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Callable, Iterator
@@ -204,3 +205,48 @@ def _second_signal_exits(fd: int, ending: threading.Lock, state: dict) -> None:
         if seen - state["resent"] >= 2 and ending.acquire(blocking=False):
           os.write(2, b"\nfcjax: interrupted again; stopped at once (rerun the same command to resume)\n")
           os._exit(EXIT_CODES[signal.Signals(signum)])
+
+
+class _OwnLines:
+  """A ``sys.stderr`` that passes only fcjax's own lines (``fcjax: ...``, as ``print`` writes them) and drops the rest."""
+
+  def __init__(self, real):
+    self._real, self._open = real, False
+
+  def write(self, text: str) -> int:
+    if text.startswith("fcjax:") or (self._open and text == "\n"):
+      self._open = not text.endswith("\n")
+      return self._real.write(text)
+    return len(text)
+
+  def flush(self) -> None:
+    self._real.flush()
+
+  def __getattr__(self, name):
+    return getattr(self._real, name)
+
+
+_quiet = {"allowed": False}
+
+
+@contextlib.contextmanager
+def quiet_after_failure(restore: bool = True) -> Iterator[None]:
+  """While the block runs (an ``fcjax`` command), :func:`own_lines_only` may filter stderr; restored after the block
+  if ``restore`` (an in-process caller), else kept to the end (the program, which then exits)."""
+  real = sys.stderr
+  _quiet["allowed"] = True
+  try:
+    yield
+  finally:
+    _quiet["allowed"] = False
+    if restore:
+      sys.stderr = real
+
+
+def own_lines_only() -> None:
+  """From now until :func:`quiet_after_failure` ends, stderr passes only fcjax's own lines, and exceptions of
+  background threads are not printed: for a failure already reported in one line whose dying writer threads would
+  print tracebacks around it. Does nothing outside :func:`quiet_after_failure` (a library caller keeps its stderr)."""
+  if _quiet["allowed"] and not isinstance(sys.stderr, _OwnLines):
+    sys.stderr = _OwnLines(sys.stderr)
+    threading.excepthook = lambda args: None

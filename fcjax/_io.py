@@ -184,6 +184,3 @@ def tree_digest(tree: Any) -> str:
     h.update(a.tobytes())
   return h.hexdigest()
 
-
-# The old name, still called by fcjax.sweep.run (to become tree_digest there).
-params_digest = tree_digest

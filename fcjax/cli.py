@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   exit 139), and orbax's writer threads print tracebacks once their event loop is gone.
   """
   try:
-    with _guard.interrupts():
+    with _guard.interrupts(), _guard.quiet_after_failure(restore=argv is not None):
       code = _run(argv)
   except KeyboardInterrupt as e:
     signum = getattr(e, "signum", signal.SIGINT)
@@ -412,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = _guard.EXIT_CODES[signum]
   if argv is None and code in (*_guard.EXIT_CODES.values(), errors.WRITE_FAILED):
     sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # the line is out: nothing from dying threads follows it
     os._exit(code)
   return code
 

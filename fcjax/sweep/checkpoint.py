@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import sys
 
 import jax
 import numpy as np
 
-from fcjax import _io, _manifest, errors
+from fcjax import _guard, _io, _manifest, errors
 from fcjax.sweep.config import EXECUTION_FIELDS, SweepConfig
 
 RESUME_FORMAT = "fcjax.sweep-resume/3"  # /2: phase 1 saved per distinct unit; /3: both half-axes and their images
@@ -45,6 +46,7 @@ class _Checkpoint:
     self.dir = pathlib.Path(directory).absolute()
     self.header = header
     self._manager = None
+    self.failed = False  # a write failed (close then keeps the writer threads' teardown quiet)
 
   def check(self) -> None:
     """Refuse a directory written for a different sweep (naming the differences); write the header if new."""
@@ -77,16 +79,22 @@ class _Checkpoint:
     """Save ``payload`` as ``step``. A write that fails for a cause outside the run (no space, a quota, a read-only
     file system) raises :class:`~fcjax.errors.WriteError` naming the folder and the cause; orbax finalises a step
     only once it is complete, so the failed step is never restored."""
+    held = _HeldStderr()
     try:
-      self.manager.save(step, args=self._ocp.args.StandardSave(payload), force=True)
-      self.manager.wait_until_finished()
+      with held:
+        self.manager.save(step, args=self._ocp.args.StandardSave(payload), force=True)
+        self.manager.wait_until_finished()
     except Exception as e:  # orbax and tensorstore wrap the OSError (ValueError, RuntimeError, ...): read its text
       cause = self._write_cause(e)
       if cause is None:
+        held.replay()
         raise
+      _quiet_writer_threads()
+      self.failed = True
       raise errors.WriteError(f"cannot write the resume checkpoint in {self.dir / 'checkpoints'}: {cause}; make "
                               "room or choose a writable place, then rerun the same command (it resumes from the "
                               "last complete block)") from None
+    held.replay()
 
   def restore(self) -> dict | None:
     """The latest saved payload, or None. A damaged checkpoint (truncated or overwritten files, an empty
@@ -115,7 +123,39 @@ class _Checkpoint:
 
   def close(self) -> None:
     if self._manager is not None:
-      self._manager.close()
+      if self.failed:  # after a failed write the writer threads' teardown only repeats the reported failure
+        with _HeldStderr():
+          self._manager.close()
+      else:
+        self._manager.close()
+
+
+class _HeldStderr:
+  """Holds what is written to ``sys.stderr`` inside the block (orbax's writer threads print the tracebacks of a failed
+  write's teardown, ``RuntimeError: Event loop is closed``, through it); :meth:`replay` writes it out when the block
+  turned out fine. A failed write is reported in one line instead."""
+
+  def __enter__(self):
+    import io
+    self._real, self._buf = sys.stderr, io.StringIO()
+    sys.stderr = self._buf
+    return self
+
+  def __exit__(self, *exc):
+    sys.stderr = self._real
+    return False
+
+  def replay(self) -> None:
+    text = self._buf.getvalue()
+    if text:
+      self._real.write(text)
+
+
+def _quiet_writer_threads() -> None:
+  """After a failed write, orbax's background writer threads and their event loops fail in turn, for a while and
+  from C callbacks, and print tracebacks (``RuntimeError: Event loop is closed``) around the one line the user gets:
+  in the ``fcjax`` program stderr then passes only fcjax's own lines (:func:`fcjax._guard.own_lines_only`)."""
+  _guard.own_lines_only()
 
 
 def _saved_vs_now(old: dict, new: dict) -> list[str]:

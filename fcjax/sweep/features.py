@@ -90,8 +90,8 @@ def _function_features(fn: Callable):
   return features
 
 
-def _check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tuple[np.ndarray, str | None, int]:
-  """Validate everything the user passed; returns (pairs int32 [P, 2], canonical layer, channel count)."""
+def check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tuple[np.ndarray, str | None]:
+  """Validate everything the user passed; returns (pairs int32 [P, 2], canonical layer)."""
   if not isinstance(config, SweepConfig):
     raise errors.FcjaxError(f"config must be a fcjax.sweep.SweepConfig, got {type(config).__name__}")
   config.validate()
@@ -113,12 +113,11 @@ def _check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tup
     for u in np.unique(arr):
       model.check_unit(layer, int(u))
     model.check_size(layer, size)
-    n_units = model.layer(layer).channels
     if isinstance(config.readout, tuple) and model.layer(layer).stride != 0:
       shape = jax.eval_shape(lambda p, x: model.apply(p, x, (layer,))[layer], params,
                              jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)).shape
       _readout.check_position(config.readout, shape, layer, size)
-    return arr, layer, n_units
+    return arr, layer
   if not callable(model_or_fn):
     raise errors.FcjaxError(f"run() takes a fcjax Model or a feature function f(params, images) -> [N, k], got "
                             f"{type(model_or_fn).__name__}")
@@ -139,4 +138,4 @@ def _check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tup
   if bad.size:
     raise errors.UnitIndexError(f"unit index {int(bad[0])} is out of range for a feature function with {n_units} "
                                 f"features (valid: 0..{n_units - 1})")
-  return arr, None, n_units
+  return arr, None

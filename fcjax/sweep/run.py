@@ -25,7 +25,7 @@ from fcjax.result import SweepResult
 from fcjax.sweep import checkpoint as ckpt_lib
 from fcjax.sweep import refine as refine_lib
 from fcjax.sweep.config import SweepConfig
-from fcjax.sweep.features import _check_inputs
+from fcjax.sweep.features import check_inputs
 from fcjax.sweep.layout import _Layout
 from fcjax.sweep.program import (Entries, Hyper, Spec, compiled_block, compiled_evaluate, compiled_render,
                                  init_shapes, make_entries, stats_snapshot)
@@ -112,7 +112,7 @@ class UnitMaxima(NamedTuple):
 
 
 def _units_digest(um: UnitMaxima) -> str:
-  return _io.params_digest((um.units, um.values, um.images, um.neg_values))[:16]
+  return _io.tree_digest((um.units, um.values, um.images, um.neg_values))[:16]
 
 
 def unit_maxima(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None = None, *,
@@ -258,14 +258,14 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
   """:func:`run` and (``phase1_only``, ``pairs`` = [(u, u)]) :func:`unit_maxima`."""
   t_start = time.perf_counter()
   config = SweepConfig() if config is None else config
-  pairs_arr, layer, _ = _check_inputs(model_or_fn, params, config, layer, pairs)
+  pairs_arr, layer = check_inputs(model_or_fn, params, config, layer, pairs)
   if unit_maxima is not None:
     _check_unit_maxima(unit_maxima, config, pairs_arr)
   units = np.unique(pairs_arr)  # phase 1 runs once per distinct unit
   devices = _devices.resolve(devices)
   mesh = _devices.mesh(devices)
   model_name = model_or_fn.name if isinstance(model_or_fn, Model) else "function"
-  digest = _io.params_digest(params)
+  digest = _io.tree_digest(params)
   function = None if isinstance(model_or_fn, Model) else getattr(model_or_fn, "__qualname__", "?")
   ckpt = None
   if resume_dir is not None:
