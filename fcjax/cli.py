@@ -30,12 +30,12 @@ import json
 import logging
 import os
 import pathlib
-import re
 import signal
 import sys
 from typing import Any, Sequence
 
-from fcjax import _guard, _io, distributed, errors, experiment
+from fcjax import _args, _guard, _io, distributed, errors, experiment
+from fcjax._args import Parser, add_wait_arg, out_path, positive_int
 
 PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
 # Upper bounds of the numeric options: far above any sensible run, low enough to stop a typo before it allocates
@@ -48,63 +48,14 @@ CLUSTER_COMMANDS = ("stats", "sweep", "figure", "atlas")  # the commands that ta
 # --------------------------------------------------------------------------------------------------------------
 # Shared helpers
 # --------------------------------------------------------------------------------------------------------------
-def _say(*args) -> None:
-  print(*args, file=sys.stderr, flush=True)
-
-
-def out_path(text: str) -> str:
-  """An argparse ``type`` for output paths: ``~`` expanded (also when quoted), so that the path checked is the path
-  written."""
-  return os.path.expanduser(text)
-
-
-def positive_int(opt: str, cap: int):
-  """An argparse ``type`` for ``opt``: an integer in [1, cap] (0, negatives, NaN, words and absurd values stop at
-  parsing, before any work)."""
-  def parse(text: str) -> int:
-    try:
-      v = int(text)
-    except ValueError:
-      raise argparse.ArgumentTypeError(f"{opt} must be a positive integer, got {text!r}") from None
-    if v < 1:
-      raise argparse.ArgumentTypeError(f"{opt} must be a positive integer, got {text!r}")
-    if v > cap:
-      raise argparse.ArgumentTypeError(f"{opt} {v} is unreasonably large (at most {cap})")
-    return v
-  return parse
-
-
-class Parser(argparse.ArgumentParser):
-  """argparse with fcjax's error contract: one line ``fcjax: error: <message> (see <command> --help)`` on stderr,
-  exit status 2, no usage block; a mistyped choice (command, --pick, --format, ...) names the closest valid one."""
-
-  def error(self, message: str):
-    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
-    if m:
-      message += errors.did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", "))
-    _say(f"fcjax: error: {errors.one_line(message)} (see {self.prog} --help)")
-    sys.exit(2)
-
-
-def _overrides(items: Sequence[str] | None) -> dict:
-  """``--set KEY=VALUE`` items as a dict (VALUE parsed as JSON when it is JSON, else kept as a string)."""
-  overrides = {}
-  for item in items or []:
-    if "=" not in item:
-      raise errors.FcjaxError(f"--set expects KEY=VALUE, got {item!r}")
-    key, value = item.split("=", 1)
-    try:
-      overrides[key] = json.loads(value)
-    except ValueError:
-      overrides[key] = value
-  return overrides
+_say = _args.say
 
 
 def _sweep_config(args, model) -> Any:
   """The SweepConfig of a command: the model's defaults (or --smoke), --recipe, --config, then --set."""
   return experiment.sweep_config(model, smoke=getattr(args, "smoke", False), recipe=getattr(args, "recipe", None),
                                  config_file=getattr(args, "config", None),
-                                 overrides=_overrides(getattr(args, "set", None)))
+                                 overrides=_args.overrides(getattr(args, "set", None)))
 
 
 def _load(args):
@@ -315,11 +266,6 @@ def _add_sweep_args(p: argparse.ArgumentParser, *, formats: bool = True) -> None
   p.add_argument("--fresh", action="store_true", help="recompute everything (default: reuse the artefacts in --out "
                                                        "whose recorded inputs match this run's)")
   add_wait_arg(p)
-
-
-def add_wait_arg(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--wait", action="store_true", help="when another fcjax run is writing --out, wait for it to finish "
-                                                      "(default: stop at once, naming it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
