@@ -29,8 +29,8 @@ reaches does not depend on k either.
 bound of ``Q_RANGE``, below which a frontier is a thin cross).
 
 **Verdicts:** ``possible`` (K >= 1/4) or ``collapsed``, unless the evidence cannot carry either: ``uncertain`` when
-K is within ``CORNER_BAND`` of 1/4 and the seeds spread wider than K's distance to 1/4 (each seed's K normalised by
-the pooled reach, so no seed's K exceeds the pooled K); a bounding half-axis's reach is below the natural images'
+K is within ``CORNER_BAND`` of 1/4 and the seeds spread wider than K's distance to 1/4 (each seed's K from its own
+images before refinement, ``result.y_phase2``, normalised by the pooled reach, so no seed's K exceeds the pooled K); a bounding half-axis's reach is below the natural images'
 ``NATURAL_QUANTILE`` quantile on that side (under-reached); a quadrant that would be collapsed while some of its
 angles are still beaten on their own objective by another image after the refinement rounds (under-optimised,
 ``meta['refinement']``; a possible quadrant is shown by an image and needs no convergence); a bounding unit never went
@@ -61,8 +61,9 @@ QUADRANTS = ("I", "II", "III", "IV")
 # Which definition of the measures a summary was made with: bump when a measure, threshold or key changes, so that
 # saved summaries (fcjax.experiment's manifests record it) are recomputed instead of reused. 2: corner measure K,
 # verdicts with reasons, q per quadrant with its bound (q_bound_X); 3: the overall q_bound too; 4: half-axis and
-# natural points in K, pooled per-seed K, the near-threshold band, under-optimised instead of axis.
-DEFINITION = 4
+# natural points in K, pooled per-seed K, the near-threshold band, under-optimised instead of axis; 5: per-seed K
+# from the seeds' own images before refinement.
+DEFINITION = 5
 HALF_AXES = ("x+", "x-", "y+", "y-")  # x = the pair's first unit, y = its second
 # The half-axes bounding each quadrant (indices into HALF_AXES) and the signs of its points.
 QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))
@@ -278,7 +279,10 @@ def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   reach = half_axis_reach(reached, p1max)
   reach_opt = half_axis_reach(optimised, p1max)
   corner = corner_measures(reached, reach)
-  corner_seeds = np.array([corner_measures(ys[:, s], reach) for s in range(n_s)]).reshape(n_s, 4)  # pooled reach
+  # each seed's own points (before refinement shares images between seeds), normalised by the pooled reach
+  indep = getattr(result, "y_phase2", None)
+  ys_seed = ys if indep is None else np.asarray(indep[pair], np.float64) / scales
+  corner_seeds = np.array([corner_measures(ys_seed[:, s], reach) for s in range(n_s)]).reshape(n_s, 4)
   bs = best_seed(c)
   best, c_best = ys[np.arange(n_a), bs], c[np.arange(n_a), bs]
   un = normalise(best, reach)

@@ -21,7 +21,7 @@ import numpy as np
 from fcjax import _io, errors, measures
 
 _ARRAYS = ("pairs", "thetas", "scales", "unit_values", "unit_images", "y", "c", "images", "history")
-_OPTIONAL = ("transparency", "norm", "unit_neg_values", "axis_y")
+_OPTIONAL = ("transparency", "norm", "unit_neg_values", "axis_y", "y_phase2")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -50,6 +50,8 @@ class SweepResult:
       result of an older version: the scales on both sides, the paper's space).
     unit_neg_values: float [P, 2, S] each seed's value when minimising each unit (the half-axis phase), or None.
     axis_y: float [P, 4, 2] raw y of the best image along each half-axis x+, x-, y+, y- (both units), or None.
+    y_phase2: float [P, A, S, 2] raw y of each seed's image at the end of the angles phase, before refinement (which
+      shares images between seeds and angles): the independent seeds that the near-threshold rule compares.
   """
 
   config: dict
@@ -70,6 +72,7 @@ class SweepResult:
   norm: np.ndarray | None = None
   unit_neg_values: np.ndarray | None = None
   axis_y: np.ndarray | None = None
+  y_phase2: np.ndarray | None = None
 
   # --- derived views -------------------------------------------------------------------------------------------
   @property

@@ -39,7 +39,7 @@ from fcjax.result import SweepResult
 
 FORMAT = "fcjax.atlas/1"
 _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images", "history", "transparency", "norm",
-             "unit_neg_values", "axis_y")
+             "unit_neg_values", "axis_y", "y_phase2")
 
 
 def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:

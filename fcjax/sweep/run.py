@@ -299,6 +299,7 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
     imgs2, y2, c2, hist2, acc2, leaves2 = session.run_phase(2, e2, resume2)
     t3 = time.perf_counter()
     axis = _axis_points(session, pairs_arr, norm, um)
+    y2_independent = np.asarray(y2, np.float32).copy()  # each seed's own image, before refinement mixes them
     ref = refine_lib.refine(session, pairs_arr, norm, thetas, e2, (imgs2, y2, c2, leaves2), axis, um)
     imgs2, y2, c2 = ref["images"], ref["y"], ref["c"]
     t4 = time.perf_counter()
@@ -335,7 +336,7 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
       y=y2.reshape(*shape, 2), c=c2.reshape(shape), images=imgs2.reshape(*shape, *imgs2.shape[1:]),
       history=hist2.reshape(*shape, -1), meta=meta,
       transparency=None if acc2 is None else acc2.reshape(*shape, *acc2.shape[1:]),
-      norm=norm, unit_neg_values=um.neg_values, axis_y=ref["axis_y"])
+      norm=norm, unit_neg_values=um.neg_values, axis_y=ref["axis_y"], y_phase2=y2_independent.reshape(*shape, 2))
 
 
 def _check_unit_maxima(unit_maxima, config: SweepConfig, pairs_arr: np.ndarray) -> None:
