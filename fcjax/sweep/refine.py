@@ -101,8 +101,7 @@ def cand_leaf_of(x_rows: np.ndarray, x_axis: np.ndarray, pp: np.ndarray, m: np.n
   return out
 
 
-def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, e2, phase2: tuple, axis: dict,
-           um) -> dict:
+def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, phase2: tuple, axis: dict) -> dict:
   """Cross-evaluation and refinement rounds after the angles (phase 2) of a sweep.
 
   Candidates of pair p: its A x S angle images and its 4 half-axis images (``axis``). Each round: score every
@@ -115,20 +114,18 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
 
   Args:
     session: the sweep's ``_Session`` (runs phases, :mod:`fcjax.sweep.run`).
-    pairs_arr: int [P, 2]; norm: float [P, 4] normalisers; thetas: float [A]; e2: phase 2's Entries.
-    phase2: host (images uint8 [N, ...], y [N, 2], c [N], leaves [N, ...]) of phase 2, N = P*A*S.
+    pairs_arr: int [P, 2]; norm: float [P, 4] normalisers; thetas: float [A].
+    phase2: host (images uint8 [N, ...], y [N, 2], leaves [N, ...]) of phase 2, N = P*A*S.
     axis: ``{"y": [P, 4, 2], "leaves": [P*4, ...], "images": [P*4, ...]}`` the half-axis images seen by the pair.
-    um: the pairs' UnitMaxima (unused beyond ``axis``; kept for the record's shapes).
 
   Returns:
     dict: images, y, c (flat rows, updated), axis_y [P, 4, 2] (updated), meta (rounds, dominated angles before /
     after, image-steps).
   """
   from fcjax.sweep.program import make_entries, reported_floor  # program imports nothing from here
-  del um
   cfg = session.config
   n_p, n_a, n_s = len(pairs_arr), len(thetas), cfg.n_seeds
-  imgs, y, _, leaves = phase2
+  imgs, y, leaves = phase2
   imgs, y = imgs.copy(), np.asarray(y, np.float64).reshape(n_p, n_a * n_s, 2).copy()
   leaves = [np.asarray(x).copy() for x in leaves]
   ax_y = np.asarray(axis["y"], np.float64).copy()                     # [P, 4, 2]

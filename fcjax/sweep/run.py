@@ -299,8 +299,8 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
     imgs2, y2, c2, hist2, acc2, leaves2 = session.run_phase(2, e2, resume2)
     t3 = time.perf_counter()
     axis = _axis_points(session, pairs_arr, norm, um)
-    y2_independent = np.asarray(y2, np.float32).copy()  # each seed's own image, before refinement mixes them
-    ref = refine_lib.refine(session, pairs_arr, norm, thetas, e2, (imgs2, y2, c2, leaves2), axis, um)
+    y2_independent = np.asarray(y2, np.float32)  # each seed's own image (refine works on copies)
+    ref = refine_lib.refine(session, pairs_arr, norm, thetas, (imgs2, y2, leaves2), axis)
     imgs2, y2, c2 = ref["images"], ref["y"], ref["c"]
     t4 = time.perf_counter()
   finally:
