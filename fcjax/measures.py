@@ -53,7 +53,7 @@ import warnings
 
 import numpy as np
 
-from fcjax import errors
+from fcjax import _orthant, errors
 from fcjax._frontier import POOR_FIT_REL_RMS, Q_RANGE, FrontierFit, fit_frontier, lq_radius, q_bound  # noqa: F401
 from fcjax._select import best_seed  # the one NaN-aware best-seed rule (re-exported here)
 
@@ -70,7 +70,8 @@ QUADRANT_AXES = ((0, 2), (1, 2), (1, 3), (0, 3))
 QUADRANT_SIGNS = ((1, 1), (-1, 1), (-1, -1), (1, -1))
 VERDICTS = ("possible", "collapsed", "uncertain")
 CORNER_COLLAPSED = 0.25  # = 2^(-1/0.5), the corner of the L_0.5 ball (module docstring)
-UNREACHED = 1e-3  # a half-axis reaching less than this fraction of its unit's other half is not reached
+UNREACHED = _orthant.UNREACHED  # a half-axis reaching less than this fraction of its unit's other half is not reached
+_QUADRANT_ORTHANT = (0, 2, 3, 1)  # I..IV in fcjax._orthant's order (++, +-, -+, --)
 # Near the threshold (|K - 1/4| <= CORNER_BAND * 1/4) a verdict also needs the seeds to agree: every seed's K (pooled
 # normalisation) within |K - 1/4| of the pooled K. Outside the band the pooled K decides.
 CORNER_BAND = 0.4
@@ -98,40 +99,19 @@ def quadrant_index(thetas: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
 def half_axis_reach(points: np.ndarray, positive_max: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
   """float [4] (HALF_AXES order): how far scaled points [..., 2] (non-finite rows ignored) go along each half-axis,
   >= 0; ``positive_max``: more evidence for the positive ones (phase-1 maxima). Under ``UNREACHED`` of the unit's
-  other half: 0."""
-  p = np.asarray(points, np.float64).reshape(-1, 2)
-  p = p[np.all(np.isfinite(p), axis=1)]
-  r = np.zeros(4)
-  if p.size:
-    r[:] = [p[:, 0].max(), (-p[:, 0]).max(), p[:, 1].max(), (-p[:, 1]).max()]
-  r[0], r[2] = max(r[0], positive_max[0]), max(r[2], positive_max[1])
-  r = np.maximum(np.nan_to_num(r, nan=0.0), 0.0)
-  for a, b in ((0, 1), (2, 3)):
-    for k, other in ((a, b), (b, a)):
-      if r[k] < UNREACHED * r[other]:
-        r[k] = 0.0
-  return r
+  other half: 0. (:func:`fcjax._orthant.half_axis_reach` for k = 2.)"""
+  return _orthant.half_axis_reach(np.asarray(points, np.float64).reshape(-1, 2), positive_max)
 
 
 def normalise(points: np.ndarray, reach: np.ndarray) -> np.ndarray:
   """float [..., 2]: each coordinate divided by the reach of its own half-axis (signs kept; 0 on an unreached side)."""
-  p = np.asarray(points, np.float64)
-  rx = np.where(p[..., 0] >= 0, reach[0], reach[1])
-  ry = np.where(p[..., 1] >= 0, reach[2], reach[3])
-  with np.errstate(invalid="ignore", divide="ignore"):
-    return np.stack([np.where(rx > 0, p[..., 0] / rx, 0.0), np.where(ry > 0, p[..., 1] / ry, 0.0)], axis=-1)
+  return _orthant.normalise(points, reach)
 
 
 def corner_measures(points: np.ndarray, reach: np.ndarray) -> np.ndarray:
-  """float [4]: the corner measure K of each quadrant (module docstring) of scaled points [..., 2] given their reach."""
-  u = normalise(np.asarray(points, np.float64).reshape(-1, 2), reach)
-  u = u[np.all(np.isfinite(u), axis=1)]
-  out = np.zeros(4)
-  for k, (sx, sy) in enumerate(QUADRANT_SIGNS):
-    inside = (sx * u[:, 0] > 0) & (sy * u[:, 1] > 0)
-    if inside.any():
-      out[k] = float(np.minimum(np.abs(u[inside, 0]), np.abs(u[inside, 1])).max())
-  return out
+  """float [4]: the corner measure K of each quadrant (module docstring) of scaled points [..., 2] given their reach
+  (:func:`fcjax._orthant.corner_measures` for k = 2, in the order I..IV)."""
+  return _orthant.corner_measures(np.asarray(points, np.float64).reshape(-1, 2), reach)[list(_QUADRANT_ORTHANT)]
 
 
 # --- paper-style relative C ----------------------------------------------------------------------------------------
@@ -237,6 +217,8 @@ def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
     per quadrant X ``verdict_X``, ``reasons_X``, ``corner_X``, ``corner_seeds_X``, ``q_X`` (+ ``_rel_rms``, ``_n``,
     ``_note``), ``reach_X``, paper-style ``paper_rel_c_X``; ``half_axes``; overall ``q``; ``reach_*``; ``notes``.
   """
+  if np.asarray(result.pairs).shape[1:] != (2,):
+    raise errors.FcjaxError("this result holds triples: their octant verdicts are fcjax.orthants.summarize")
   n_pairs = int(np.asarray(result.pairs).shape[0])
   if not 0 <= pair < n_pairs:
     raise errors.FcjaxError(f"pair index {pair} out of range: this result has {n_pairs} pair(s) (0..{n_pairs - 1})")

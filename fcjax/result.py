@@ -1,8 +1,9 @@
 """`SweepResult`: what a cosdot sweep produced, in plain arrays, with save/load in npz + JSON.
 
-Shapes use P pairs, A angles, S seeds, B blocks of steps, H x W image size. Activations ``y`` are raw (unscaled)
-unit values; ``scales`` are the per-unit maxima of phase 1 (best over seeds), so the scaled vector on which cosdot
-was optimised is ``y / scales[:, None, None, :]``.
+Shapes use P combinations of k units (k = 2: pairs, k = 3: triples), A angles (directions), S seeds, B blocks of
+steps, H x W image size. Activations ``y`` are raw (unscaled) unit values; ``scales`` are the per-unit maxima of
+phase 1 (best over seeds), so the paper's scaled vector is ``y / scales[:, None, None, :]``. A pair's verdicts are
+:func:`fcjax.measures.summarize`, a triple's :func:`fcjax.orthants.summarize`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fcjax import _io, errors, measures
+from fcjax import _io, errors, measures, orthants
 
 _ARRAYS = ("pairs", "thetas", "scales", "unit_values", "unit_images", "y", "c", "images", "history")
 _OPTIONAL = ("transparency", "norm", "unit_neg_values", "axis_y", "y_phase2")
@@ -33,9 +34,10 @@ class SweepResult:
     model: model name ('inceptionv1', 'demo', 'function' for a bare feature function).
     layer: canonical tensor name (None for a bare feature function).
     readout: 'neuron', 'channel' or 'y,x'.
-    pairs: int [P, 2] unit indices (channels of ``layer``).
-    thetas: float [A] target angles in radians in the angle space (``config['angle_space']``): the normalised space
-      ``normalise(y, norm)``; :attr:`plot_thetas` gives their directions in the paper's scaled space.
+    pairs: int [P, k] unit indices (channels of ``layer``): pairs (k = 2) or triples (k = 3).
+    thetas: pairs: float [A] target angles in radians in the angle space (``config['angle_space']``): the normalised
+      space ``normalise(y, norm)``; :attr:`plot_thetas` gives their directions in the paper's scaled space.
+      Triples: float [A, 3] unit target directions in that space (:attr:`directions` for either).
     scales: float [P, 2] each unit's unconstrained maximum (phase 1), best over seeds.
     unit_values: float [P, 2, S] each seed's phase-1 activation of each unit.
     unit_images: uint8 [P, 2, H, W, 3] the best seed's phase-1 image of each unit.
@@ -76,8 +78,23 @@ class SweepResult:
 
   # --- derived views -------------------------------------------------------------------------------------------
   @property
+  def k(self) -> int:
+    """Units per combination: 2 (pairs) or 3 (triples)."""
+    return int(np.asarray(self.pairs).shape[1])
+
+  @property
+  def directions(self) -> np.ndarray:
+    """float [A, k]: the unit target directions in the angle space ((cos θ, sin θ) for pairs)."""
+    th = np.asarray(self.thetas, np.float64)
+    return np.stack([np.cos(th), np.sin(th)], axis=-1) if th.ndim == 1 else th
+
+  def _pairs_only(self, what: str) -> None:
+    if self.k != 2:
+      raise errors.FcjaxError(f"{what} is defined for pairs; this result holds triples: use fcjax.orthants")
+
+  @property
   def y_scaled(self) -> np.ndarray:
-    """float [P, A, S, 2]: y divided by each unit's scale (the space in which theta lives)."""
+    """float [P, A, S, k]: y divided by each unit's scale (the paper's scaled space)."""
     return self.y / self.scales[:, None, None, :]
 
   @property
@@ -89,7 +106,8 @@ class SweepResult:
 
   @property
   def plot_thetas(self) -> np.ndarray:
-    """float [P, A]: each target angle's direction in the paper's scaled space (y / scales), radians."""
+    """float [P, A]: each target angle's direction in the paper's scaled space (y / scales), radians (pairs)."""
+    self._pairs_only("plot_thetas")
     th = np.asarray(self.thetas, np.float64)[None]
     n = self.normalisers.astype(np.float64)[:, None, :]
     s = np.asarray(self.scales, np.float64)[:, None, :]
@@ -105,7 +123,7 @@ class SweepResult:
 
   @property
   def y_best(self) -> np.ndarray:
-    """float [P, A, 2]: raw y of the best seed at each angle."""
+    """float [P, A, k]: raw y of the best seed at each angle."""
     return np.take_along_axis(self.y, self.best_seed[..., None, None], axis=2)[:, :, 0]
 
   @property
@@ -120,28 +138,40 @@ class SweepResult:
 
   # --- export --------------------------------------------------------------------------------------------------
   def to_csv(self) -> str:
-    """Every (pair, angle, seed) as one CSV row: units, theta, seed, raw y, scaled y, C."""
+    """Every (combination, angle, seed) as one CSV row: units, theta (pairs) or the direction h_0.. (triples), seed,
+    raw y, scaled y, C."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["pair", "unit_i", "unit_j", "theta", "seed", "y_i", "y_j", "y_i_scaled", "y_j_scaled", "c"])
+    slots = "ijk"[:self.k]
+    target = ["theta"] if self.k == 2 else [f"h_{t}" for t in slots]
+    w.writerow(["pair" if self.k == 2 else "triple", *[f"unit_{t}" for t in slots], *target, "seed",
+                *[f"y_{t}" for t in slots], *[f"y_{t}_scaled" for t in slots], "c"])
     ys = self.y_scaled
-    for p, (i, j) in enumerate(self.pairs):
-      for a, th in enumerate(self.thetas):
+    th = np.asarray(self.thetas, np.float64)
+    for p, units in enumerate(self.pairs):
+      for a in range(len(th)):
+        tcol = [f"{v:.6f}" for v in np.atleast_1d(th[a])]
         for s in range(self.c.shape[-1]):
-          w.writerow([p, int(i), int(j), f"{th:.6f}", s, f"{self.y[p, a, s, 0]:.6g}", f"{self.y[p, a, s, 1]:.6g}",
-                      f"{ys[p, a, s, 0]:.6g}", f"{ys[p, a, s, 1]:.6g}", f"{self.c[p, a, s]:.6g}"])
+          w.writerow([p, *[int(u) for u in units], *tcol, s, *[f"{v:.6g}" for v in self.y[p, a, s]],
+                      *[f"{v:.6g}" for v in ys[p, a, s]], f"{self.c[p, a, s]:.6g}"])
     return buf.getvalue()
 
   def summary(self, pair: int = 0, cloud: np.ndarray | None = None) -> str:
-    """Two lines: layer, units, scales and the C range; then the verdicts and measures (:mod:`fcjax.measures`).
+    """A head line (layer, units, scales and the C range), then the verdicts and measures (:mod:`fcjax.measures`
+    for a pair, one line per octant from :mod:`fcjax.orthants` for a triple).
 
-    ``cloud``: optional float [N, 2] natural-image activations of the pair (for reach and the under-reach check).
+    ``cloud``: optional float [N, k] natural-image activations of the combination's units (for the reach and the
+    under-reach checks).
     """
-    i, j = (int(u) for u in self.pairs[pair])
+    units = ", ".join(str(int(u)) for u in self.pairs[pair])
+    scales = ", ".join(f"{v:.4g}" for v in self.scales[pair])
     cm = self.c_mean[pair]
-    head = (f"{self.model} {self.layer or 'f'}[{self.readout}] units ({i}, {j}): {len(self.thetas)} angles x "
-            f"{self.c.shape[-1]} seeds, scales ({self.scales[pair, 0]:.4g}, {self.scales[pair, 1]:.4g}), "
+    head = (f"{self.model} {self.layer or 'f'}[{self.readout}] units ({units}): {len(self.thetas)} "
+            f"{'angles' if self.k == 2 else 'directions'} x {self.c.shape[-1]} seeds, scales ({scales}), "
             f"mean C min {np.nanmin(cm):.3g} / max {np.nanmax(cm):.3g}")
+    if self.k == 3:
+      body = orthants.format_summary(orthants.summarize(self, pair, cloud=cloud))
+      return head + "\n  " + body.replace("\n", "\n  ")
     return head + "\n  " + measures.format_summary(measures.summarize(self, pair, cloud=cloud))
 
   # --- persistence ---------------------------------------------------------------------------------------------

@@ -379,8 +379,12 @@ def test_inception_bad_inputs_raise_before_compiling(inception, tmp_path):
     run(layer=None)
   with pytest.raises(errors.FcjaxError, match="pairs"):
     run(pairs=[])
-  with pytest.raises(errors.FcjaxError, match="pairs"):
-    run(pairs=[(1, 2, 3)])
+  with pytest.raises(errors.FcjaxError, match="combinations of 4 units are not supported"):
+    run(pairs=[(1, 2, 3, 4)])
+  with pytest.raises(errors.FcjaxError, match="three different units"):
+    run(pairs=[(1, 2, 1)])
+  with pytest.raises(errors.FcjaxError, match="all of one length"):
+    run(pairs=[(1, 2), (1, 2, 3)])
   with pytest.raises(errors.FcjaxError, match="n_angles"):
     run(config=INC_CONFIG.replace(n_angles=0))
   with pytest.raises(errors.FcjaxError, match="n_seeds"):

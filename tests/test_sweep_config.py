@@ -119,8 +119,8 @@ def test_program_key_ignores_exactly_the_traced_and_shape_fields():
   fn = lambda params, images: images[:, 0, 0, :]  # noqa: E731
   cfg = sweep.SweepConfig.smoke()
   key = program.Spec.of(fn, None, cfg)
-  same = dict(seed=3, learning_rate=0.2, redirect_steps=2, steps=40, n_angles=5, n_seeds=4, chunk_size=3,
-              angle_space="paper", warmup_fraction=0.25, refine_rounds=1, refine_steps=7, refine_tolerance=0.1)
+  same = dict(seed=3, learning_rate=0.2, redirect_steps=2, steps=40, n_angles=5, n_directions=9, n_seeds=4,
+              chunk_size=3, angle_space="paper", warmup_fraction=0.25, refine_rounds=1, refine_steps=7, refine_tolerance=0.1)
   assert set(same) == set(sweep.PROGRAM_INDEPENDENT)
   assert program.Spec.of(fn, None, cfg.replace(**same)) == key
   assert hash(program.Spec.of(fn, None, cfg.replace(**same))) == hash(key)

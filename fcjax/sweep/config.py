@@ -35,8 +35,8 @@ MAX_IMAGE_SIZE = 4096
 
 # Fields the compiled program does not depend on: traced (seed, learning_rate, redirect_steps, steps: only through
 # min(block_steps, steps)) or part of the batch shape (n_angles, n_seeds, chunk_size), which the program cache keys on.
-PROGRAM_INDEPENDENT = ("seed", "learning_rate", "redirect_steps", "steps", "n_angles", "n_seeds", "chunk_size",
-                       "angle_space", "warmup_fraction", "refine_rounds", "refine_steps", "refine_tolerance")
+PROGRAM_INDEPENDENT = ("seed", "learning_rate", "redirect_steps", "steps", "n_angles", "n_directions", "n_seeds",
+                       "chunk_size", "angle_space", "warmup_fraction", "refine_rounds", "refine_steps", "refine_tolerance")
 ANGLE_SPACES = ("half-axes", "paper")
 
 # The reference recipe of each image parameterization: what SweepConfig's transforms / optimizer / learning_rate are
@@ -76,6 +76,11 @@ class SweepConfig:
   # spacing misses the interior of a quadrant next to a long half-axis and reports it collapsed); 'paper' = the
   # paper's scaled space (y_i / s_i, y_j / s_j), s = the positive maxima.
   angle_space: str = "half-axes"
+  # Triples (k = 3): directions spread evenly over the sphere of the normalised space (Fibonacci points), plus each
+  # octant's diagonal and each pair-quadrant's diagonal (the 12 directions (±1, ±1, 0)/√2 and permutations), so
+  # n_directions + 20 in all (directions). 6-degree spacing like 60 angles on the circle would need ~1100 points;
+  # docs/triples.md measures what the default loses against that on the known-answer toys.
+  n_directions: int = 128
   # Noise seeds per angle and per unit: the paper's "5 times under different noise seeds".
   n_seeds: int = 5
   # cosdot exponent: the paper's p = 4 ("We set p = 4 for all experiments").
@@ -171,7 +176,7 @@ class SweepConfig:
       raise errors.FcjaxError(f"SweepConfig.n_angles must be at least 1 (the paper uses 60), got {self.n_angles}")
     if isinstance(self.n_seeds, numbers.Integral) and self.n_seeds < 1:
       raise errors.FcjaxError(f"SweepConfig.n_seeds must be at least 1 (the paper uses 5), got {self.n_seeds}")
-    for name in ("n_angles", "n_seeds", "steps", "block_steps", "canvas_size", "input_size", "n_crops"):
+    for name in ("n_angles", "n_directions", "n_seeds", "steps", "block_steps", "canvas_size", "input_size", "n_crops"):
       positive_int(name)
     if self.angle_space not in ANGLE_SPACES:
       raise errors.FcjaxError(f"SweepConfig.angle_space must be one of {ANGLE_SPACES}, got {self.angle_space!r}")
@@ -286,6 +291,24 @@ class SweepConfig:
     if self.angle_space == "paper" or self.n_angles % 8 == 0:
       return even
     return np.sort(np.concatenate([even, np.pi / 4 + np.pi / 2 * np.arange(4)]))
+
+  def directions(self, k: int) -> np.ndarray:
+    """float64 [A, k]: the unit target directions of a sweep of k units, in ``angle_space``. k = 2: the angles
+    (:attr:`thetas`) as (cos θ, sin θ). k = 3: ``n_directions`` Fibonacci points on the sphere, then the 8 octant
+    diagonals (±1, ±1, ±1)/√3, then the 12 pair-quadrant diagonals (two coordinates ±1/√2, one 0)."""
+    if k == 2:
+      th = self.thetas
+      return np.stack([np.cos(th), np.sin(th)], axis=-1)
+    if k != 3:
+      raise errors.FcjaxError(f"sweeps take pairs or triples of units (k = 2 or 3), got k = {k}")
+    i = np.arange(self.n_directions) + 0.5
+    z = 1.0 - 2.0 * i / self.n_directions
+    r, phi = np.sqrt(np.maximum(1.0 - z * z, 0.0)), np.pi * (3.0 - np.sqrt(5.0)) * i
+    fib = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=-1)
+    signs = np.array([[a, b, c] for a in (1, -1) for b in (1, -1) for c in (1, -1)], np.float64)
+    edges = [np.insert(np.array([a, b], np.float64), zero, 0.0) for zero in (2, 1, 0) for a in (1, -1)
+             for b in (1, -1)]
+    return np.concatenate([fib, signs / np.sqrt(3.0), np.array(edges) / np.sqrt(2.0)])
 
   @property
   def refine_steps_or_default(self) -> int:

@@ -90,26 +90,47 @@ def _function_features(fn: Callable):
   return features
 
 
-def check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tuple[np.ndarray, str | None]:
-  """Validate everything the user passed; returns (pairs int32 [P, 2], canonical layer)."""
-  if not isinstance(config, SweepConfig):
-    raise errors.FcjaxError(f"config must be a fcjax.sweep.SweepConfig, got {type(config).__name__}")
-  config.validate()
+K_SUPPORTED = (2, 3)  # units per combination: pairs and triples
+
+
+def check_combinations(pairs, *, distinct: bool = True) -> np.ndarray:
+  """int32 [P, k]: ``pairs`` as rows of k unit indices, k in :data:`K_SUPPORTED` (one row may be given flat);
+  ``distinct``: a row may not repeat a unit. Raises :class:`~fcjax.errors.FcjaxError` in one line otherwise."""
   try:
     arr = np.asarray(pairs)
   except (TypeError, ValueError):
     arr = np.zeros((0,))
-  if arr.ndim == 1 and arr.size == 2:
+  if arr.ndim == 1 and arr.size in K_SUPPORTED:
     arr = arr[None]
-  if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.integer):
-    raise errors.FcjaxError(f"pairs must be a non-empty list of (i, j) integer unit indices, got {pairs!r}")
-  arr = arr.astype(np.int32)
+  if arr.ndim == 2 and arr.shape[0] and np.issubdtype(arr.dtype, np.integer) and arr.shape[1] not in K_SUPPORTED:
+    raise errors.FcjaxError(f"combinations of {arr.shape[1]} units are not supported: give pairs (i, j) or triples "
+                            f"(i, j, k), k = {' or '.join(map(str, K_SUPPORTED))}")
+  if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.integer):
+    raise errors.FcjaxError(f"pairs must be a non-empty list of (i, j) or (i, j, k) integer unit indices, all of "
+                            f"one length, got {pairs!r}")
+  if distinct and arr.shape[1] == 3:
+    for row in arr:
+      if len(set(row.tolist())) < len(row):
+        raise errors.FcjaxError(f"a triple needs three different units, got {tuple(int(v) for v in row)}")
+  return arr.astype(np.int32)
+
+
+def check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tuple[np.ndarray, str | None]:
+  """Validate everything the user passed; returns (combinations int32 [P, k], canonical layer)."""
+  if not isinstance(config, SweepConfig):
+    raise errors.FcjaxError(f"config must be a fcjax.sweep.SweepConfig, got {type(config).__name__}")
+  config.validate()
+  arr = check_combinations(pairs)
   size = config.input_size
   if isinstance(model_or_fn, Model):
     model = model_or_fn
     if layer is None:
       raise errors.FcjaxError(f"run() on the model {model.name!r} needs layer=<tensor name>")
     layer = model.canonical(layer)
+    if arr.shape[1] == 3:
+      n_units = model.layer(layer).channels
+      if n_units < 3:
+        raise errors.UnitIndexError(f"{layer} has {n_units} unit(s): a triple needs a layer of at least 3")
     for u in np.unique(arr):
       model.check_unit(layer, int(u))
     model.check_size(layer, size)

@@ -2,7 +2,8 @@
 sharded over the device mesh, compiled once per (settings, batch shape, mesh) and cached (:func:`cache_info`).
 
 Every phase of a sweep is the same computation on different data (:class:`Entries`): an image is optimised toward a
-direction ``h`` in the pair's *normalised* space ``u = (y_i / n_i±, y_j / n_j±)`` (each coordinate divided by the
+direction ``h`` in the combination's *normalised* space ``u = (y_i / n_i±, y_j / n_j±, ...)`` (k = 2 units for a pair,
+3 for a triple; k is a batch shape, so pairs and triples compile separately; each coordinate divided by the
 normaliser of its own half-axis, ``Entries.norm``), from a fresh noise image or a given one (``Entries.warm``), with
 the linear objective ``u·h`` (``Entries.linear``: the half-axis phase, p = 0) or cosdot (the angles and the
 refinement rounds). So one compiled block serves every phase, and a phase is a batch of entries.
@@ -71,9 +72,9 @@ class Spec:
 
 class Entries(NamedTuple):
   """One row per image of the flat batch axis (every field has leading axis N)."""
-  units: Any    # int32 [N, 2] unit indices (a half-axis row repeats its unit)
-  h: Any        # float32 [N, 2] target direction in the normalised space
-  norm: Any     # float32 [N, 4] normalisers of the half-axes x+, x-, y+, y- (raw units, > 0)
+  units: Any    # int32 [N, k] unit indices (a half-axis row repeats its unit)
+  h: Any        # float32 [N, k] target direction in the normalised space
+  norm: Any     # float32 [N, 2k] normalisers of the half-axes u0+, u0-, u1+, u1-, ... (raw units, > 0)
   linear: Any   # bool [N] objective u·h (a half-axis, p = 0) instead of cosdot
   warm: Any     # bool [N] start from the image given in the state instead of a fresh noise image
   stream: Any   # int32 [N] key stream: 1 half-axes, 2 angles, 3 + r refinement round r
@@ -81,10 +82,13 @@ class Entries(NamedTuple):
 
 
 def make_entries(units, h, norm, linear, warm, stream, seed) -> Entries:
-  """Host :class:`Entries` of N rows (``seed`` sets N; scalars broadcast): the one place their dtypes are set."""
+  """Host :class:`Entries` of N rows of k units (``seed`` sets N, ``units`` [N, k] sets k; scalars broadcast): the
+  one place their dtypes are set."""
   n = len(seed)
-  return Entries(units=np.asarray(units, np.int32).reshape(n, 2), h=np.asarray(h, np.float32).reshape(n, 2),
-                 norm=np.asarray(norm, np.float32).reshape(n, 4), linear=np.broadcast_to(linear, (n,)).astype(bool),
+  units = np.asarray(units, np.int32).reshape(n, -1)
+  k = units.shape[1]
+  return Entries(units=units, h=np.asarray(h, np.float32).reshape(n, k),
+                 norm=np.asarray(norm, np.float32).reshape(n, 2 * k), linear=np.broadcast_to(linear, (n,)).astype(bool),
                  warm=np.broadcast_to(warm, (n,)).astype(bool),
                  stream=np.broadcast_to(np.int32(stream), (n,)).astype(np.int32), seed=np.asarray(seed, np.int32))
 
@@ -112,10 +116,10 @@ class Program(NamedTuple):
   step(model_params, hyper, entry, base_key, state, t) -> State: optimisation step t (render -> the step's random
     transforms -> features -> objective -> gradient through the render -> Optax update); steps at or past
     ``hyper.total_steps`` return ``state``.
-  evaluate(model_params, entry, image) -> (y float32 [2], c float32): raw unit values of the image seen without
+  evaluate(model_params, entry, image) -> (y float32 [k], c float32): raw unit values of the image seen without
     random transforms, and its objective in the reported form (:func:`reported_c`).
   render(image) -> float32 [canvas, canvas, 3] in [0, 1].
-  objective(u, entry, t, hyper) -> float32: the maximised scalar of normalised values u [2] at step t.
+  objective(u, entry, t, hyper) -> float32: the maximised scalar of normalised values u [k] at step t.
   """
   init: Callable
   step: Callable
@@ -125,11 +129,9 @@ class Program(NamedTuple):
 
 
 def normalise(y, norm):
-  """float [..., 2]: each coordinate of raw ``y`` over the normaliser of its own half-axis (``norm`` [..., 4] in the
-  order x+, x-, y+, y-). Piecewise linear and continuous: signs are kept, the origin stays the origin."""
-  nx = jnp.where(y[..., 0] >= 0, norm[..., 0], norm[..., 1])
-  ny = jnp.where(y[..., 1] >= 0, norm[..., 2], norm[..., 3])
-  return jnp.stack([y[..., 0] / nx, y[..., 1] / ny], axis=-1)
+  """float [..., k]: each coordinate of raw ``y`` over the normaliser of its own half-axis (``norm`` [..., 2k] in the
+  order u0+, u0-, u1+, u1-, ...). Piecewise linear and continuous: signs are kept, the origin stays the origin."""
+  return y / jnp.where(y >= 0, norm[..., 0::2], norm[..., 1::2])
 
 
 def reported_floor(cfg: SweepConfig):
@@ -147,7 +149,7 @@ class Parts(NamedTuple):
   param: Any                              # parameterization: init(key) -> image params, render(params) -> image
   transform: Callable                     # (key, canvas image) -> model input, the step's random transforms
   view: Callable                          # (key, canvas image) -> model input without random transforms
-  features: Callable                      # (model params, images [N, S, S, 3], units, relu) -> float32 [N, 2]
+  features: Callable                      # (model params, images [N, S, S, 3], units [k], relu) -> float32 [N, k]
   optimizer: optax.GradientTransformation  # learning rate injected (traced)
 
 
@@ -343,7 +345,7 @@ def compiled_block(spec: Spec, mesh, args: tuple, batch_sharding) -> Callable:
 
 
 def compiled_evaluate(spec: Spec, mesh, args: tuple, batch_sharding) -> Callable:
-  """The compiled ``(model_params, entries, image) -> (y [N, 2], c [N])`` of a batch of given images."""
+  """The compiled ``(model_params, entries, image) -> (y [N, k], c [N])`` of a batch of given images."""
   return _compiled("evaluate", _evaluate_impl, spec, mesh, args, (batch_sharding,) * 2)
 
 

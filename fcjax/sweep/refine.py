@@ -23,16 +23,14 @@ C_FLOOR = 0.1
 
 
 def normalise_np(y: np.ndarray, norm: np.ndarray) -> np.ndarray:
-  """float64 [..., 2]: NumPy twin of :func:`fcjax.sweep.program.normalise` (``norm`` [..., 4]: x+, x-, y+, y-)."""
+  """float64 [..., k]: NumPy twin of :func:`fcjax.sweep.program.normalise` (``norm`` [..., 2k]: u0+, u0-, u1+, ...)."""
   y, norm = np.asarray(y, np.float64), np.asarray(norm, np.float64)
-  nx = np.where(y[..., 0] >= 0, norm[..., 0], norm[..., 1])
-  ny = np.where(y[..., 1] >= 0, norm[..., 2], norm[..., 3])
   with np.errstate(invalid="ignore", divide="ignore"):
-    return np.stack([y[..., 0] / nx, y[..., 1] / ny], axis=-1)
+    return y / np.where(y >= 0, norm[..., 0::2], norm[..., 1::2])
 
 
 def cosdot_np(u: np.ndarray, h: np.ndarray, p: float, floor: float | None) -> np.ndarray:
-  """float64 [...]: :func:`fcjax.objectives.direction` in NumPy (same safe norm), u and h broadcast [..., 2]."""
+  """float64 [...]: :func:`fcjax.objectives.direction` in NumPy (same safe norm), u and h broadcast [..., k]."""
   u, h = np.asarray(u, np.float64), np.asarray(h, np.float64)
   eps = objectives.NORM_EPS
   dot = np.sum(u * h, axis=-1)
@@ -53,7 +51,7 @@ def beaten(own: np.ndarray, best: np.ndarray, tolerance: float) -> np.ndarray:
 
 
 class CrossEval(NamedTuple):
-  """Every kept image of one pair scored at every angle.
+  """Every kept image of one combination scored at every direction.
 
   Attributes:
     scores: float64 [A, M] C of candidate m at angle a (normalised space, reported form).
@@ -63,11 +61,18 @@ class CrossEval(NamedTuple):
   best: np.ndarray
 
 
+def directions_of(thetas: np.ndarray) -> np.ndarray:
+  """float64 [A, k]: target directions given as angles [A] (pairs: (cos θ, sin θ)) or as unit vectors [A, k]."""
+  d = np.asarray(thetas, np.float64)
+  return np.stack([np.cos(d), np.sin(d)], axis=-1) if d.ndim == 1 else d
+
+
 def cross_evaluate(cand_y: np.ndarray, norm: np.ndarray, thetas: np.ndarray, p: float,
                    floor: float | None) -> CrossEval:
-  """Score candidates ``cand_y`` [M, 2] (raw y) at every angle ``thetas`` [A] with normalisers ``norm`` [4]."""
-  u = normalise_np(cand_y, norm)                                 # [M, 2]
-  h = np.stack([np.cos(thetas), np.sin(thetas)], axis=-1)        # [A, 2]
+  """Score candidates ``cand_y`` [M, k] (raw y) at every direction (``thetas``: angles [A] of a pair, or unit
+  vectors [A, k]) with normalisers ``norm`` [2k]."""
+  u = normalise_np(cand_y, norm)                                 # [M, k]
+  h = directions_of(thetas)                                      # [A, k]
   with np.errstate(invalid="ignore", over="ignore"):
     s = cosdot_np(u[None, :, :], h[:, None, :], p, floor)        # [A, M]
   best = np.argmax(np.where(np.isfinite(s), s, -np.inf), axis=1)
@@ -75,9 +80,9 @@ def cross_evaluate(cand_y: np.ndarray, norm: np.ndarray, thetas: np.ndarray, p: 
 
 
 def axis_values(cand_y: np.ndarray) -> np.ndarray:
-  """float64 [M, 4]: how far each candidate goes along each half-axis (x+, x-, y+, y-): ``sign * coordinate``."""
+  """float64 [M, 2k]: how far each candidate goes along each half-axis (u0+, u0-, u1+, ...): ``sign * coordinate``."""
   y = np.asarray(cand_y, np.float64)
-  return np.stack([y[:, 0], -y[:, 0], y[:, 1], -y[:, 1]], axis=-1)
+  return np.stack([y, -y], axis=-1).reshape(len(y), -1)
 
 
 def dominated_angles(c: np.ndarray, ev: CrossEval, tolerance: float) -> np.ndarray:
@@ -89,22 +94,23 @@ def dominated_angles(c: np.ndarray, ev: CrossEval, tolerance: float) -> np.ndarr
   return beaten(own, top, tolerance)
 
 
-def cand_leaf_of(x_rows: np.ndarray, x_axis: np.ndarray, pp: np.ndarray, m: np.ndarray, n_rows: int) -> np.ndarray:
+def cand_leaf_of(x_rows: np.ndarray, x_axis: np.ndarray, pp: np.ndarray, m: np.ndarray, n_rows: int,
+                 n_half: int = 4) -> np.ndarray:
   """Rows of candidates ``m`` of pairs ``pp``: candidate m < n_rows is angle row ``pp * n_rows + m`` of ``x_rows``,
-  else half-axis ``m - n_rows`` of pair pp in ``x_axis`` (4 rows per pair)."""
+  else half-axis ``m - n_rows`` of pair pp in ``x_axis`` (``n_half`` = 2k rows per combination)."""
   is_ax = m >= n_rows
   out = np.empty((len(m),) + x_rows.shape[1:], x_rows.dtype)
   if (~is_ax).any():
     out[~is_ax] = x_rows[pp[~is_ax] * n_rows + m[~is_ax]]
   if is_ax.any():
-    out[is_ax] = x_axis[pp[is_ax] * 4 + m[is_ax] - n_rows]
+    out[is_ax] = x_axis[pp[is_ax] * n_half + m[is_ax] - n_rows]
   return out
 
 
 def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, phase2: tuple, axis: dict) -> dict:
   """Cross-evaluation and refinement rounds after the angles (phase 2) of a sweep.
 
-  Candidates of pair p: its A x S angle images and its 4 half-axis images (``axis``). Each round: score every
+  Candidates of combination p: its A x S direction images and its 2k half-axis images (``axis``). Each round: score every
   candidate on every row's objective (an angle row: C at its angle; a half-axis row: how far it goes along it);
   every beaten row is re-optimised for ``refine_steps`` from the candidate that beat it (warm start, key stream
   3 + r), in one compiled program of one shape (chunks of P x A rows, padded); the row then keeps the best of its
@@ -114,33 +120,36 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
 
   Args:
     session: the sweep's ``_Session`` (runs phases, :mod:`fcjax.sweep.run`).
-    pairs_arr: int [P, 2]; norm: float [P, 4] normalisers; thetas: float [A].
-    phase2: host (images uint8 [N, ...], y [N, 2], leaves [N, ...]) of phase 2, N = P*A*S.
-    axis: ``{"y": [P, 4, 2], "leaves": [P*4, ...], "images": [P*4, ...]}`` the half-axis images seen by the pair.
+    pairs_arr: int [P, k]; norm: float [P, 2k] normalisers; thetas: float [A] angles (pairs) or [A, k] directions.
+    phase2: host (images uint8 [N, ...], y [N, k], leaves [N, ...]) of phase 2, N = P*A*S.
+    axis: ``{"y": [P, 2k, k], "leaves": [P*2k, ...], "images": [P*2k, ...]}`` the half-axis images seen by the
+      combination's units.
 
   Returns:
-    dict: images, y, c (flat rows, updated), axis_y [P, 4, 2] (updated), meta (rounds, dominated angles before /
+    dict: images, y, c (flat rows, updated), axis_y [P, 2k, k] (updated), meta (rounds, dominated directions before /
     after, image-steps).
   """
   from fcjax.sweep.program import make_entries, reported_floor  # program imports nothing from here
   cfg = session.config
   n_p, n_a, n_s = len(pairs_arr), len(thetas), cfg.n_seeds
+  k_units = pairs_arr.shape[1]
+  n_half = 2 * k_units
   imgs, y, leaves = phase2
-  imgs, y = imgs.copy(), np.asarray(y, np.float64).reshape(n_p, n_a * n_s, 2).copy()
+  imgs, y = imgs.copy(), np.asarray(y, np.float64).reshape(n_p, n_a * n_s, k_units).copy()
   leaves = [np.asarray(x).copy() for x in leaves]
-  ax_y = np.asarray(axis["y"], np.float64).copy()                     # [P, 4, 2]
-  ax_leaves = [np.asarray(x).copy() for x in axis["leaves"]]          # [P*4, ...]
+  ax_y = np.asarray(axis["y"], np.float64).copy()                     # [P, 2k, k]
+  ax_leaves = [np.asarray(x).copy() for x in axis["leaves"]]          # [P*2k, ...]
   p_exp, floor, tol = cfg.p, reported_floor(cfg), cfg.refine_tolerance
   steps = cfg.refine_steps_or_default
   chunk = n_p * n_a if cfg.chunk_size is None else min(cfg.chunk_size, n_p * n_a)
-  h_ang = np.stack([np.cos(thetas), np.sin(thetas)], axis=-1)
+  h_ang = directions_of(thetas)
   rounds, before = [], None
   for r in range(cfg.refine_rounds + 1):
-    cand = np.concatenate([y, ax_y], axis=1)                            # [P, M, 2], M = A*S + 4
+    cand = np.concatenate([y, ax_y], axis=1)                            # [P, M, k], M = A*S + 2k
     own_c = np.empty((n_p, n_a * n_s))
     top_c, src_c = np.empty((n_p, n_a * n_s)), np.empty((n_p, n_a * n_s), int)
     dominated = np.zeros((n_p, n_a), bool)
-    ax_own, ax_top, ax_src = np.empty((n_p, 4)), np.empty((n_p, 4)), np.empty((n_p, 4), int)
+    ax_own, ax_top, ax_src = np.empty((n_p, n_half)), np.empty((n_p, n_half)), np.empty((n_p, n_half), int)
     for p in range(n_p):
       ev = cross_evaluate(cand[p], norm[p], thetas, p_exp, floor)     # [A, M]
       sc = ev.scores[np.repeat(np.arange(n_a), n_s)]                  # [A*S, M] the row's angle
@@ -148,14 +157,14 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
       top = ev.scores[np.arange(n_a), ev.best]                          # NaN never wins
       src_c[p], top_c[p] = ev.best[np.repeat(np.arange(n_a), n_s)], top.repeat(n_s)
       dominated[p] = dominated_angles(own_c[p].reshape(n_a, n_s), ev, tol)
-      av = axis_values(cand[p])                                         # [M, 4]
-      ax_own[p] = av[n_a * n_s + np.arange(4), np.arange(4)]
+      av = axis_values(cand[p])                                         # [M, 2k]
+      ax_own[p] = av[n_a * n_s + np.arange(n_half), np.arange(n_half)]
       ax_src[p] = np.argmax(np.where(np.isfinite(av), av, -np.inf), axis=0)
-      ax_top[p] = av[ax_src[p], np.arange(4)]
+      ax_top[p] = av[ax_src[p], np.arange(n_half)]
     if r == 0:
       before = dominated.copy()
     hit = beaten(own_c, top_c, tol)                                     # [P, A*S]
-    ax_hit = beaten(ax_own, ax_top, tol)                                # [P, 4]
+    ax_hit = beaten(ax_own, ax_top, tol)                                # [P, 2k]
     info = {"round": r, "beaten_images": int(hit.sum()), "beaten_half_axes": int(ax_hit.sum()),
             "dominated_angles": int(dominated.sum())}
     if not (hit.any() or ax_hit.any()):
@@ -166,9 +175,9 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
     if r == cfg.refine_rounds:  # budget spent: every row still beaten keeps the image that beats it (no compute)
       flat = rp * n_a * n_s + rr
       y[rp, rr] = cand[rp, src_c[rp, rr]]
-      imgs[flat] = cand_leaf_of(imgs, np.asarray(axis["images"]), rp, src_c[rp, rr], n_a * n_s)
+      imgs[flat] = cand_leaf_of(imgs, np.asarray(axis["images"]), rp, src_c[rp, rr], n_a * n_s, n_half)
       for k in range(len(leaves)):
-        leaves[k][flat] = cand_leaf_of(leaves[k], ax_leaves[k], rp, src_c[rp, rr], n_a * n_s)
+        leaves[k][flat] = cand_leaf_of(leaves[k], ax_leaves[k], rp, src_c[rp, rr], n_a * n_s, n_half)
       ax_y[ap, ak] = cand[ap, ax_src[ap, ak]]
       info["adopted_images"], info["adopted_half_axes"] = int(len(rp)), int(len(ap))
       rounds.append(info)
@@ -177,10 +186,10 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
     owner = np.concatenate([rp, ap])
 
     def cand_leaf(x_rows, x_axis, pp, m):
-      return cand_leaf_of(x_rows, x_axis, pp, m, n_a * n_s)
+      return cand_leaf_of(x_rows, x_axis, pp, m, n_a * n_s, n_half)
 
     start = [cand_leaf(lr, la, owner, src) for lr, la in zip(leaves, ax_leaves)]
-    h = np.concatenate([h_ang[rr // n_s], np.eye(2)[ak // 2] * np.where(ak % 2 == 0, 1.0, -1.0)[:, None]])
+    h = np.concatenate([h_ang[rr // n_s], np.eye(k_units)[ak // 2] * np.where(ak % 2 == 0, 1.0, -1.0)[:, None]])
     seeds = np.concatenate([rr % n_s, np.zeros(len(ap), int)])
     linear = np.concatenate([np.zeros(len(rp), bool), np.ones(len(ap), bool)])
     ent = make_entries(pairs_arr[owner], h, norm[owner], linear, True, 3 + r, seeds)
@@ -210,7 +219,7 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
       for k, (leaf, nl) in enumerate(zip(ax_leaves, new_leaves)):
         src_leaf = cand_leaf(leaves0[k], ax_leaves0[k], ap, ax_src[ap, ak])
         sel = take.reshape((-1,) + (1,) * (leaf.ndim - 1))
-        leaf[ap * 4 + ak] = np.where(sel, np.asarray(nl)[n_img:], src_leaf)
+        leaf[ap * n_half + ak] = np.where(sel, np.asarray(nl)[n_img:], src_leaf)
     info["improved_by_refining"] = int(take_new.sum())
     rounds.append(info)
   if before is None:
@@ -226,5 +235,5 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
           "kept_beaten": int(kept.sum()),
           "dominated": np.argwhere(dominated).tolist(), "dominated_before_list": np.argwhere(before).tolist(),
           "image_steps": int(sum(x.get("image_steps", 0) for x in rounds))}
-  return {"images": imgs, "y": y.reshape(-1, 2).astype(np.float32), "c": final_c.reshape(-1).astype(np.float32),
+  return {"images": imgs, "y": y.reshape(-1, k_units).astype(np.float32), "c": final_c.reshape(-1).astype(np.float32),
           "axis_y": ax_y.astype(np.float32), "meta": meta}

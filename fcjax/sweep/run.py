@@ -31,7 +31,6 @@ from fcjax.sweep.program import (Entries, Hyper, Spec, compiled_block, compiled_
                                  init_shapes, make_entries, stats_snapshot)
 
 STREAM_AXES, STREAM_ANGLES, STREAM_REFINE = 1, 2, 3  # key streams (Entries.stream); round r uses STREAM_REFINE + r
-_HALF = ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))  # half-axes x+, x-, y+, y-: (slot, sign)
 
 
 def _guard_scales(best: np.ndarray) -> tuple[np.ndarray, list]:
@@ -46,12 +45,12 @@ def _guard_scales(best: np.ndarray) -> tuple[np.ndarray, list]:
 
 
 def normalisers(pos: np.ndarray, neg: np.ndarray, scales: np.ndarray, angle_space: str) -> np.ndarray:
-  """float32 [P, 4] raw normalisers of the half-axes x+, x-, y+, y- (all > 0).
+  """float32 [P, 2k] raw normalisers of the half-axes u0+, u0-, u1+, u1-, ... (all > 0).
 
   'paper': the scales on both sides (the paper's y / s). 'half-axes': each half-axis's reach from phase 1 (best over
   seeds of the unit's maximum, resp. minus its minimum); a half-axis reaching under 1e-3 of its unit's other half
   (or nothing) gets that 1e-3 fraction, so that aiming along it still means something, or 1 when neither reaches.
-  ``pos``/``neg``: float [P, 2, S] the phase-1 values of maximising / minimising each unit.
+  ``pos``/``neg``: float [P, k, S] the phase-1 values of maximising / minimising each unit.
   """
   if angle_space == "paper":
     return np.repeat(np.asarray(scales, np.float32), 2, axis=1)
@@ -59,8 +58,8 @@ def normalisers(pos: np.ndarray, neg: np.ndarray, scales: np.ndarray, angle_spac
     rp = np.nan_to_num(np.nanmax(np.where(np.isfinite(pos), pos, np.nan), axis=-1), nan=0.0)
     rn = np.nan_to_num(np.nanmax(np.where(np.isfinite(neg), -neg, np.nan), axis=-1), nan=0.0)
   rp, rn = np.maximum(rp, 0.0), np.maximum(rn, 0.0)
-  out = np.stack([rp[:, 0], rn[:, 0], rp[:, 1], rn[:, 1]], axis=1).astype(np.float64)
-  for a, b in ((0, 1), (2, 3)):
+  out = np.stack([rp, rn], axis=2).reshape(len(rp), -1).astype(np.float64)  # [P, 2k]: u0+, u0-, u1+, ...
+  for a, b in zip(range(0, out.shape[1], 2), range(1, out.shape[1], 2)):
     top = np.maximum(out[:, a], out[:, b])
     for k in (a, b):
       out[:, k] = np.where(top > 0, np.maximum(out[:, k], 1e-3 * top), 1.0)
@@ -144,7 +143,8 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
     params: the model's (or function's) parameters, passed to it unchanged.
     config: :class:`SweepConfig` (default: the paper's settings).
     layer: tensor name for a model (Lucid's or Lucent's spelling).
-    pairs: (i, j) unit index pairs of ``layer``, all optimised in the same program.
+    pairs: (i, j) unit index pairs of ``layer``, all optimised in the same program; or (i, j, k) triples of
+      different units (then every row is a triple; directions spread over the sphere, ``SweepConfig.directions``).
     resume_dir: save the state there after every block, and continue from it if it holds a run of the same sweep
       (a different sweep raises :class:`~fcjax.errors.ConfigMismatchError` naming the differences).
     progress: show a tqdm bar over blocks.
@@ -196,7 +196,7 @@ class _Session:
 
   def run_phase(self, phase: int, entries: Entries, resume: dict | None, *, steps: int | None = None,
                 start_leaves: list | None = None, chunk_size: int | None = None):
-    """Optimise every image of the phase; returns host (images uint8, y [N, 2], c [N], history [N, B], acc,
+    """Optimise every image of the phase; returns host (images uint8, y [N, k], c [N], history [N, B], acc,
     image leaves). ``start_leaves``: the starting images' leaves for rows with ``entries.warm``."""
     cfg = self.config
     steps = cfg.steps if steps is None else steps
@@ -242,7 +242,7 @@ class _Session:
     return images, y, c, history, acc, leaves
 
   def evaluate(self, entries: Entries, leaves: list):
-    """(y [N, 2], c [N]) of given images (their parameterization leaves) under ``entries``."""
+    """(y [N, k], c [N]) of given images (their parameterization leaves) under ``entries``."""
     n = len(entries.seed)
     lay = _Layout(n, self.config.chunk_size, self.mesh)
     img_def = jax.tree.structure(self.template(entries).image)
@@ -289,18 +289,19 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
     per_unit = _phase1(session, units, saved, unit_maxima)
     if phase1_only:
       return per_unit
-    um = per_unit.lookup(pairs_arr)   # fields [P, 2, ...]
+    um = per_unit.lookup(pairs_arr)   # fields [P, k, ...]
     scales, guarded = _guard_scales(um.values.max(axis=-1))
     norm = normalisers(um.values, um.neg_values, scales, config.angle_space)
-    thetas = config.thetas
+    k = pairs_arr.shape[1]
+    directions = config.directions(k)
     t2 = time.perf_counter()
     resume2 = saved if saved is not None and int(saved["phase"]) == 2 else None
-    e2 = _phase2_entries(pairs_arr, norm, thetas, config.n_seeds)
+    e2 = _phase2_entries(pairs_arr, norm, directions, config.n_seeds)
     imgs2, y2, c2, hist2, acc2, leaves2 = session.run_phase(2, e2, resume2)
     t3 = time.perf_counter()
     axis = _axis_points(session, pairs_arr, norm, um)
     y2_independent = np.asarray(y2, np.float32)  # each seed's own image (refine works on copies)
-    ref = refine_lib.refine(session, pairs_arr, norm, thetas, (imgs2, y2, leaves2), axis)
+    ref = refine_lib.refine(session, pairs_arr, norm, directions, (imgs2, y2, leaves2), axis)
     imgs2, y2, c2 = ref["images"], ref["y"], ref["c"]
     t4 = time.perf_counter()
   finally:
@@ -329,14 +330,14 @@ def _run(model_or_fn, params, config, *, layer, pairs, resume_dir, progress, dev
       "resumed_from": None if saved is None else {"phase": int(saved["phase"]), "block": int(saved["block"])},
       "phase1_units": int(len(units)), "phase1_reused": unit_maxima is not None,
   }
-  shape = (len(pairs_arr), len(thetas), config.n_seeds)
+  shape = (len(pairs_arr), len(directions), config.n_seeds)
   return SweepResult(
       config=config.to_dict(), model=model_name, layer=layer, readout=objectives.readout_name(config.readout),
-      pairs=pairs_arr, thetas=thetas, scales=scales, unit_values=um.values, unit_images=um.images,
-      y=y2.reshape(*shape, 2), c=c2.reshape(shape), images=imgs2.reshape(*shape, *imgs2.shape[1:]),
-      history=hist2.reshape(*shape, -1), meta=meta,
+      pairs=pairs_arr, thetas=config.thetas if k == 2 else directions, scales=scales, unit_values=um.values,
+      unit_images=um.images, y=y2.reshape(*shape, k), c=c2.reshape(shape),
+      images=imgs2.reshape(*shape, *imgs2.shape[1:]), history=hist2.reshape(*shape, -1), meta=meta,
       transparency=None if acc2 is None else acc2.reshape(*shape, *acc2.shape[1:]),
-      norm=norm, unit_neg_values=um.neg_values, axis_y=ref["axis_y"], y_phase2=y2_independent.reshape(*shape, 2))
+      norm=norm, unit_neg_values=um.neg_values, axis_y=ref["axis_y"], y_phase2=y2_independent.reshape(*shape, k))
 
 
 def _check_unit_maxima(unit_maxima, config: SweepConfig, pairs_arr: np.ndarray) -> None:
@@ -390,27 +391,27 @@ def _check_finite(vals: np.ndarray, units: np.ndarray, layer: str | None) -> Non
         "not finite there; check the weights (fcjax refuses non-finite weight files) and the input size")
 
 
-def _phase2_entries(pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray, n_seeds: int) -> Entries:
-  """Phase 2's rows: (pair, angle, seed), cosdot toward each angle in the normalised space."""
-  pp, aa, ss = (g.reshape(-1) for g in np.meshgrid(np.arange(len(pairs_arr)), np.arange(len(thetas)),
+def _phase2_entries(pairs_arr: np.ndarray, norm: np.ndarray, directions: np.ndarray, n_seeds: int) -> Entries:
+  """Phase 2's rows: (combination, direction, seed), cosdot toward each direction [A, k] in the normalised space."""
+  pp, aa, ss = (g.reshape(-1) for g in np.meshgrid(np.arange(len(pairs_arr)), np.arange(len(directions)),
                                                    np.arange(n_seeds), indexing="ij"))
-  h = np.stack([np.cos(thetas[aa]), np.sin(thetas[aa])], 1)
-  return make_entries(pairs_arr[pp], h, norm[pp], False, False, STREAM_ANGLES, ss)
+  return make_entries(pairs_arr[pp], directions[aa], norm[pp], False, False, STREAM_ANGLES, ss)
 
 
 def _axis_points(session: _Session, pairs_arr, norm, um: UnitMaxima):
-  """The half-axis phase's best images seen by both units of each pair: (y [P, 4, 2], leaves [P*4, ...])."""
-  p = len(pairs_arr)
-  pp = np.repeat(np.arange(p), 4)
-  slot = np.tile([0, 0, 1, 1], p)
-  side = np.tile([0, 1, 0, 1], p)
+  """The half-axis phase's best images seen by every unit of each combination of k: (y [P, 2k, k],
+  leaves [P*2k, ...], images [P*2k, ...]); half-axes in the order u0+, u0-, u1+, ..."""
+  p, k = pairs_arr.shape
+  pp = np.repeat(np.arange(p), 2 * k)
+  slot = np.tile(np.repeat(np.arange(k), 2), p)
+  side = np.tile([0, 1] * k, p)
   leaves = [np.asarray(leaf)[pp, slot, side] for leaf in um.image_leaves]
-  h = np.zeros((4 * p, 2))
-  h[np.arange(4 * p), slot] = np.where(side == 0, 1.0, -1.0)
-  e = make_entries(pairs_arr[pp], h, norm[pp], True, True, STREAM_AXES, np.zeros(4 * p))
+  h = np.zeros((2 * k * p, k))
+  h[np.arange(2 * k * p), slot] = np.where(side == 0, 1.0, -1.0)
+  e = make_entries(pairs_arr[pp], h, norm[pp], True, True, STREAM_AXES, np.zeros(2 * k * p))
   y, _ = session.evaluate(e, leaves)
   images = np.where((side == 0)[:, None, None, None], um.images[pp, slot], um.neg_images[pp, slot])
-  return {"y": np.asarray(y).reshape(p, 4, 2), "leaves": leaves, "images": images}
+  return {"y": np.asarray(y).reshape(p, 2 * k, k), "leaves": leaves, "images": images}
 
 
 def _versions() -> dict:
