@@ -46,7 +46,7 @@ from fcjax.stats.accumulate import compute, process_state_path, state_files
 from fcjax.stats.merge import merge
 from fcjax.stats.moments import (DEAD_RTOL, Moments, moments_finalize, moments_init, moments_merge, moments_of,
                                  moments_update)
-from fcjax.stats.pairs import PAIR_KINDS, select_pairs
+from fcjax.stats.pairs import PAIR_KINDS, TRIPLE_KINDS, select_pairs, select_triples, triple_determinants
 from fcjax.stats.results import FORMAT, VERSION, LayerStats, StatsResult, load
 from fcjax.stats.resume import STATE_FORMAT
 from fcjax.stats.sample import Sample, sample_init, sample_priority, sample_update
@@ -54,4 +54,4 @@ from fcjax.stats.sample import Sample, sample_init, sample_priority, sample_upda
 __all__ = ["DEAD_RTOL", "FORMAT", "PAIR_KINDS", "STATE_FORMAT", "VERSION", "LayerStats", "Moments", "Sample",
            "StatsResult", "compute", "load", "merge", "moments_finalize", "moments_init", "moments_merge",
            "moments_of", "moments_update", "process_state_path", "sample_init", "sample_priority", "sample_update",
-           "select_pairs", "state_files"]
+           "select_pairs", "select_triples", "state_files", "TRIPLE_KINDS", "triple_determinants"]
