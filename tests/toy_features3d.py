@@ -106,7 +106,7 @@ def channel_means(images):
 
 
 def images_for(values: np.ndarray, size: int = SIZE) -> np.ndarray:
-  """float32 [N, size, size, 3] images whose channel means of u are exactly ``values`` [N, 3] (s, t, r) (each in [-1, 1])."""
+  """float32 [N, size, size, 3] images whose channel means of u are ``values`` [N, 3] (s, t, r, each in [-1, 1])."""
   v = (np.asarray(values, np.float32) + 1) / 2
   return np.ascontiguousarray(np.broadcast_to(v[:, None, None, :], (len(v), size, size, 3)), np.float32)
 
