@@ -16,15 +16,15 @@ bottom layer first (a module imports only its own layer or lower; ``tests/test_l
 
 Private modules hold what several of these share: ``_io`` (atomic files, the array digest), ``_fourier``,
 ``_readout``, ``_devices``, ``_manifest`` (what made an artefact), ``_select``, ``_guard`` (signals, output locks),
-``_frontier`` (the frontier exponent of :mod:`measures`) and ``_inputs`` (the checks of a run's inputs, for
-``experiment``).
+``_frontier`` (the frontier exponent of :mod:`measures`), ``_inputs`` (the checks of a run's inputs, for
+``experiment``) and ``_version`` (the version string, so that recording it needs no import of this root).
 """
 
 from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from fcjax._version import __version__
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
                "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",

@@ -23,6 +23,7 @@ from typing import Mapping
 import numpy as np
 
 from fcjax import _io, errors
+from fcjax._version import __version__ as _fcjax_version
 from weights_conversion import _shapes, checkpoint, lucent_pth, lucid_pb
 
 __all__ = ["FORMATS", "check_params", "convert", "detect_format", "file_sha256", "git_blob_id", "info",
@@ -117,7 +118,6 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
   Returns:
     The absolute path of ``dst``.
   """
-  from fcjax import __version__
   dst = pathlib.Path(dst)
   if dst.exists() and not overwrite:  # before the (slow) read, so the user hears about it at once
     raise errors.WeightsError(f"{dst} already exists; choose another destination or overwrite it (--force)")
@@ -141,7 +141,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool =
       "params_sha256": _io.tree_digest(params),  # what a run on these weights records: fcjax's one digest
       "param_count": int(sum(np.size(v) for p in params.values() for v in p.values())),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "fcjax_version": __version__,
+      "fcjax_version": _fcjax_version,
   }
   return checkpoint.save(params, dst, metadata, overwrite=overwrite)
 

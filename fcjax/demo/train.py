@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import fcjax
+from fcjax._version import __version__
 from fcjax.data.procedural import LABEL_NAMES, ProceduralSource
 from fcjax.models import demo_cnn as demo_model
 
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
       "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
       "train_seconds": round(train_s, 1),  # wall clock, on a machine that may have been shared
       "train_cpu_seconds": round(train_cpu_s, 1),  # summed over this process's threads
-      "versions": {"fcjax": fcjax.__version__, "jax": jax.__version__, "optax": optax.__version__,
+      "versions": {"fcjax": __version__, "jax": jax.__version__, "optax": optax.__version__,
                    "numpy": np.__version__, "python": platform.python_version()},
       "device": f"{jax.default_backend()}: {jax.devices()[0].device_kind}",
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -128,7 +128,7 @@ def _compute_one(model, params, source, layers, *, readout, input_size, batch_si
   import jax  # noqa: PLC0415
   import jax.numpy as jnp  # noqa: PLC0415
 
-  from fcjax import __version__  # noqa: PLC0415
+  from fcjax._version import __version__  # noqa: PLC0415
 
   t_start = time.perf_counter()
   # --- validate everything before any compilation

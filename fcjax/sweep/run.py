@@ -416,8 +416,8 @@ def _axis_points(session: _Session, pairs_arr, norm, um: UnitMaxima):
 
 def _versions() -> dict:
   import importlib.metadata as md
-  import fcjax
-  out = {"fcjax": fcjax.__version__}
+  from fcjax._version import __version__
+  out = {"fcjax": __version__}
   for pkg in ("jax", "jaxlib", "optax", "orbax-checkpoint"):
     try:
       out[pkg] = md.version(pkg)
