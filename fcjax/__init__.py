@@ -1,4 +1,4 @@
-"""fcjax: which combinations of two features can a vision model represent?
+"""fcjax: which combinations of two or three features can a vision model represent?
 
 A JAX/Flax implementation of the cosdot feature-combination method of Hamblin, Alvarez & Konkle,
 "Optimizing For Possible Feature Combinations in Discriminative Vision Models".
@@ -9,14 +9,14 @@ bottom layer first (a module imports only its own layer or lower; ``tests/test_l
 * ``models`` (InceptionV1, the demo model, any ``apply`` function), ``objectives`` (cosdot, readouts),
   ``param`` (image parameterizations), ``transforms``, ``spectrum`` (MACO spectra), ``errors``, ``distributed``
   (several processes: set-up, writer, barrier);
-* ``sweep`` (the cosdot sweep), ``stats`` (unit statistics, pair choice), ``data`` (image sources),
-  ``measures`` (motif measures), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
+* ``sweep`` (the cosdot sweep of pairs and triples), ``stats`` (unit statistics, pair and triple choice), ``data``
+  (image sources), ``measures`` (motif measures of pairs), ``orthants`` (octant verdicts of triples), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
 * ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``atlas`` (every pair
   of a layer screened, ranked and reported), ``cli``.
 
 Private modules hold what several of these share: ``_io`` (atomic files, the array digest), ``_fourier``,
 ``_readout``, ``_devices``, ``_manifest`` (what made an artefact), ``_select``, ``_guard`` (signals, output locks),
-``_frontier`` (the frontier exponent of :mod:`measures`), ``_inputs`` (the checks of a run's inputs, for
+``_frontier`` (the frontier exponent of :mod:`measures`), ``_orthant`` (the corner measure of any k), ``_inputs`` (the checks of a run's inputs, for
 ``experiment``) and ``_version`` (the version string, so that recording it needs no import of this root).
 """
 
@@ -28,7 +28,7 @@ from fcjax._version import __version__
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
                "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
-               "atlas", "distributed")
+               "atlas", "distributed", "orthants")
 
 
 def __getattr__(name: str):

@@ -20,11 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-orthants = pytest.importorskip("fcjax.orthants")
-
-import toy_features as toys  # noqa: E402
-import toy_features3d as t3  # noqa: E402
-from fcjax import sweep  # noqa: E402
+import toy_features as toys
+import toy_features3d as t3
+from fcjax import orthants, sweep
 
 P, C, U = "possible", "collapsed", "uncertain"
 CONFIG = sweep.SweepConfig(param="pixel", transforms="none", canvas_size=t3.SIZE, input_size=t3.SIZE,
