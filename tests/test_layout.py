@@ -23,9 +23,9 @@ PACKAGES = ("fcjax", "weights_conversion")
 # imports its submodules only lazily (importlib), so it sits at the bottom.
 LAYERS = {
     0: ("fcjax", "errors", "_io", "_guard", "_fourier", "_frontier", "_manifest", "_readout", "_devices", "_select",
-        "models", "objectives", "param", "transforms", "spectrum", "weights_conversion", "distributed"),
+        "models", "objectives", "param", "transforms", "spectrum", "weights_conversion", "distributed", "_view3d"),
     1: ("sweep", "stats", "data", "measures", "result", "weights", "demo"),
-    2: ("experiment", "_inputs", "plot", "atlas", "_args", "cli", "__main__"),
+    2: ("experiment", "_inputs", "plot", "plot_triple", "atlas", "_args", "cli", "__main__"),
 }
 # Known edges still to be removed (none: the weights readers take no shapes from the models, the model registry does
 # not import the demo). Kept as the place to list one, by name, while it is being fixed.
