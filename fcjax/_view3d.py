@@ -153,7 +153,9 @@ _SCRIPT = r"""<script>
     var items = [];
     for (c = 0; c < D.cloud.length; c++) items.push([project(D.cloud[c]), 0, c]);
     for (c = 0; c < D.points.length; c++) items.push([project(D.points[c]), 1, c]);
-    for (c = 0; c < 8; c++) if (D.octants[c].corner !== null) items.push([project(corner(c, D.octants[c].corner)), 2, c]);
+    for (c = 0; c < 8; c++) {
+      if (D.octants[c].corner !== null) items.push([project(corner(c, D.octants[c].corner)), 2, c]);
+    }
     items.sort(function (u, v) { return v[0][2] - u[0][2]; });
     for (c = 0; c < items.length; c++) {
       var it = items[c], q = it[0];
@@ -236,7 +238,7 @@ def view3d_html(points: np.ndarray, cloud: np.ndarray | None,
   cl = _finite_rows(cloud, "natural points", notes)
   if cl.shape[0] > MAX_CLOUD:
     step = math.ceil(cl.shape[0] / MAX_CLOUD)
-    notes.append(f"natural cloud: every {step}th of {cl.shape[0]} points shown")
+    notes.append(f"natural cloud: {cl[::step].shape[0]} of {cl.shape[0]} points shown (one in {step})")
     cl = cl[::step]
   rows = _octant_rows(octants)
   oct_idx = octant_of(pts)

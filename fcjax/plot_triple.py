@@ -41,6 +41,7 @@ ONLY_TRIPLE_FACE = "#ffebe9"  # the highlight of an octant that only the triple 
 _QUADRANT_OF = {(1, 1): "I", (-1, 1): "II", (-1, -1): "III", (1, -1): "IV"}
 _PAIR_SHOWS = re.compile(r"\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)\s*quadrant\s+(IV|III|II|I)\b")
 _SAVE_FORMATS = ("png", "pdf", "svg")
+NO_SUMMARY = "no summary: fcjax.orthants is not available here, so no verdicts"
 
 
 def _check(result, triple: int, cloud) -> np.ndarray | None:
@@ -205,7 +206,7 @@ def _table(ax: Axes, rows: list[dict], summary: dict | None, notes: list, footer
   lines = [f"octant = signs of units i, j, k; K = corner measure ({k_rule}); highlighted: collapsed in 3-D but "
            "in no pair's projection (only the triple shows it)"]
   if summary is None:
-    lines.append("no summary: fcjax.orthants is not available here, so no verdicts")
+    lines.append(NO_SUMMARY)
   lines += [f"note: {n}" for n in list((summary or {}).get("notes") or []) + notes] + footer
   text = "\n".join(w for ln in lines for w in textwrap.wrap(ln, 92, subsequent_indent="  "))
   ax.text(0.0, 0.46, text, transform=ax.transAxes, ha="left", va="top", fontsize=plot.FONT, family="monospace",
@@ -285,10 +286,11 @@ _PAGE_CSS = """<style>
 table.octants{border-collapse:collapse;margin:8px 0}
 table.octants th,table.octants td{padding:2px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top}
 table.octants th{background:#f6f8fa}
-table.octants tr.only-triple{background:#ffebe9;font-weight:600}
+table.octants tr.only-triple{background:ONLY_TRIPLE_FACE;font-weight:600}
 td.possible{color:#1a7f37} td.collapsed{color:#cf222e;font-weight:600} td.uncertain{color:#9a6700}
-.meta,.notes{color:#57606a} .row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start} img.figure{max-width:100%;display:block;margin-top:10px}
-</style>"""
+.meta,.notes{color:#57606a} .row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+img.figure{max-width:100%;display:block;margin-top:10px}
+</style>""".replace("ONLY_TRIPLE_FACE", ONLY_TRIPLE_FACE)
 
 
 def write_triple_html(result, triple: int = 0, summary: dict | None = None, cloud: np.ndarray | None = None,
@@ -312,10 +314,10 @@ def write_triple_html(result, triple: int = 0, summary: dict | None = None, clou
           f"{np.asarray(result.c).shape[-1]} seeds); highlighted rows: collapsed in 3-D but in no pair's projection")
   all_notes = list((summ or {}).get("notes") or []) + notes
   if summ is None:
-    all_notes.append("no summary: fcjax.orthants is not available here, so no verdicts")
+    all_notes.append(NO_SUMMARY)
+  note_html = "".join(f"<div>note: {html.escape(n)}</div>" for n in all_notes)
   body = [_PAGE_CSS, f"<h1>{html.escape(title)}</h1>", f'<div class="meta">{html.escape(meta)}</div>',
-          f'<div class="row">{view}<div>{_html_table(rows)}</div></div>', '<div class="notes">' + "".join(f"<div>note: {html.escape(n)}</div>" for n in all_notes)
-          + "</div>"]
+          f'<div class="row">{view}<div>{_html_table(rows)}</div></div>', f'<div class="notes">{note_html}</div>']
   if figure:
     buf = io.BytesIO()
     plot_triple(result, triple, summ, cloud_raw).savefig(buf, format="png", dpi=90)
