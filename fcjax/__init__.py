@@ -11,13 +11,14 @@ bottom layer first (a module imports only its own layer or lower; ``tests/test_l
   (several processes: set-up, writer, barrier);
 * ``sweep`` (the cosdot sweep), ``stats`` (unit statistics, pair choice), ``data`` (image sources),
   ``measures`` (motif measures), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
-* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``atlas`` (every pair
-  of a layer screened, ranked and reported), ``cli``.
+* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``plot_triple`` (the
+  pictures of a triple of units: projections, octant table, a page with a 3-D view), ``atlas`` (every pair of a layer
+  screened, ranked and reported), ``cli``.
 
 Private modules hold what several of these share: ``_io`` (atomic files, the array digest), ``_fourier``,
 ``_readout``, ``_devices``, ``_manifest`` (what made an artefact), ``_select``, ``_guard`` (signals, output locks),
-``_frontier`` (the frontier exponent of :mod:`measures`) and ``_inputs`` (the checks of a run's inputs, for
-``experiment``).
+``_frontier`` (the frontier exponent of :mod:`measures`), ``_view3d`` (the HTML of the interactive 3-D view) and
+``_inputs`` (the checks of a run's inputs, for ``experiment``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
-               "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
+               "plot_triple", "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
                "atlas", "distributed")
 
 

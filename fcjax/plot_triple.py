@@ -44,8 +44,9 @@ _SAVE_FORMATS = ("png", "pdf", "svg")
 NO_SUMMARY = "no summary: fcjax.orthants is not available here, so no verdicts"
 
 
-def _check(result, triple: int, cloud) -> np.ndarray | None:
-  """Refuse what cannot be drawn (one line each); returns the cloud's finite rows, raw [N, 3], or None."""
+def _check(result, triple: int, cloud, notes: list) -> np.ndarray | None:
+  """Refuse what cannot be drawn (one line each); returns the cloud's finite rows, raw [N, 3], or None (a note in
+  ``notes`` counts the rows dropped)."""
   pairs = np.asarray(result.pairs)
   if pairs.ndim != 2 or pairs.shape[1] != 3:
     raise errors.FcjaxError(f"plot_triple needs a triple result (pairs [P, 3]), got pairs of shape {pairs.shape}; "
@@ -62,7 +63,10 @@ def _check(result, triple: int, cloud) -> np.ndarray | None:
   cloud = np.asarray(cloud, np.float64)
   if cloud.ndim != 2 or cloud.shape[1] != 3:
     raise errors.FcjaxError(f"cloud must be [N, 3] raw activations of the triple's three units, got {cloud.shape}")
-  return cloud[np.all(np.isfinite(cloud), axis=1)]
+  ok = np.all(np.isfinite(cloud), axis=1)
+  if not ok.all():
+    notes.append(f"{int((~ok).sum())} of {ok.size} natural points not finite: not drawn")
+  return cloud[ok]
 
 
 def _summary(result, triple: int, cloud, summary: dict | None) -> dict | None:
@@ -242,11 +246,11 @@ def plot_triple(result, triple: int = 0, summary: dict | None = None, cloud: np.
     FcjaxError: a pair result, a triple index out of range, scales that are not positive, a cloud that is not
       [N, 3], a summary of another triple or without octant verdicts.
   """
-  cloud_raw = _check(result, triple, cloud)
+  notes: list[str] = []
+  cloud_raw = _check(result, triple, cloud, notes)
   summ = _summary(result, triple, cloud_raw, summary)
   scales = np.asarray(result.scales[triple], np.float64)
   units = [int(u) for u in result.pairs[triple]]
-  notes: list[str] = []
   best, octs, axis_pts = _points(result, triple, notes)
   cloud_s = None if cloud_raw is None else cloud_raw / scales
   fig = Figure(figsize=(11.0, 10.5), layout="constrained")
@@ -298,11 +302,11 @@ def write_triple_html(result, triple: int = 0, summary: dict | None = None, clou
   """Write a standalone page (no external resource) for one triple, atomically: the interactive 3-D view
   (:func:`fcjax._view3d.view3d_html`), the octant table with every reason, the notes, and, with ``figure``, the
   :func:`plot_triple` figure embedded as a base64 PNG. Arguments as :func:`plot_triple`; returns ``path``."""
-  cloud_raw = _check(result, triple, cloud)
+  notes: list[str] = []
+  cloud_raw = _check(result, triple, cloud, notes)
   summ = _summary(result, triple, cloud_raw, summary)
   scales = np.asarray(result.scales[triple], np.float64)
   units = [int(u) for u in result.pairs[triple]]
-  notes: list[str] = []
   best, _, _ = _points(result, triple, notes)
   rows = octant_rows(summ)
   title = f"{result.model} {result.layer or 'features'} [{result.readout}]: units {units[0]}, {units[1]}, {units[2]}"

@@ -142,13 +142,14 @@ def _diverged():
 def test_non_finite_points_are_dropped_and_said(tmp_path):
   r, cl = _diverged()
   f = plot_triple.plot_triple(r, 0, case.summary(0), cl)
-  assert "1 of 26 best-seed points not finite" in plot.artists(f, "fc3-notes")[0].get_text()
+  said = plot.artists(f, "fc3-notes")[0].get_text()
+  assert "1 of 26 best-seed points not finite" in said and "1 of 600 natural points not finite" in said
   assert plot.artists(f.axes[0], "fc3-best")[0].get_offsets().shape == (25, 2)
   page = plot_triple.write_triple_html(r, 0, case.summary(0), cl, tmp_path / "t.html").read_text()
   assert not re.search(r"NaN|Infinity", page)
   (d,) = _data(page)
   assert len(d["points"]) == 25 and len(d["cloud"]) == len(cl) - 1
-  assert "1 of 26 best-seed points not finite" in page
+  assert "1 of 26 best-seed points not finite" in page and "1 of 600 natural points not finite" in page
 
 
 def test_page_is_standalone_with_table_view_and_figure(tmp_path):
