@@ -27,6 +27,7 @@ import os
 import pathlib
 import re
 import textwrap
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -138,6 +139,27 @@ def _points(result, triple: int, notes: list) -> tuple[np.ndarray, np.ndarray, n
   return best[ok], _view3d.octant_of(best[ok]), axis
 
 
+class _Triple(NamedTuple):
+  """What both pictures draw of one triple, checked."""
+  notes: list          # sentences about dropped (non-finite) points
+  cloud: np.ndarray | None  # raw finite natural points [N, 3]
+  summary: dict | None
+  scales: np.ndarray   # float [3]
+  units: list          # [i, j, k]
+  best: np.ndarray     # scaled finite best-seed points [M, 3]
+  octants: np.ndarray  # int [M] (-1: on a coordinate plane)
+  axis: np.ndarray     # scaled half-axis points [h, 3]
+
+
+def _prepare(result, triple: int, summary: dict | None, cloud) -> _Triple:
+  notes: list[str] = []
+  cloud_raw = _check(result, triple, cloud, notes)
+  summ = _summary(result, triple, cloud_raw, summary)
+  best, octs, axis_pts = _points(result, triple, notes)
+  return _Triple(notes, cloud_raw, summ, np.asarray(result.scales[triple], np.float64),
+                 [int(u) for u in result.pairs[triple]], best, octs, axis_pts)
+
+
 def _projection(ax: Axes, a: int, b: int, units, scales, best, octs, axis_pts, cloud_s, shown: set) -> None:
   """One pairwise panel: the triple's points projected on units (a, b), drawn as fcjax.plot draws a pair."""
   ua, ub = units[a], units[b]
@@ -246,12 +268,7 @@ def plot_triple(result, triple: int = 0, summary: dict | None = None, cloud: np.
     FcjaxError: a pair result, a triple index out of range, scales that are not positive, a cloud that is not
       [N, 3], a summary of another triple or without octant verdicts.
   """
-  notes: list[str] = []
-  cloud_raw = _check(result, triple, cloud, notes)
-  summ = _summary(result, triple, cloud_raw, summary)
-  scales = np.asarray(result.scales[triple], np.float64)
-  units = [int(u) for u in result.pairs[triple]]
-  best, octs, axis_pts = _points(result, triple, notes)
+  notes, cloud_raw, summ, scales, units, best, octs, axis_pts = _prepare(result, triple, summary, cloud)
   cloud_s = None if cloud_raw is None else cloud_raw / scales
   fig = Figure(figsize=(11.0, 10.5), layout="constrained")
   grid = fig.add_gridspec(2, 2)
@@ -302,12 +319,7 @@ def write_triple_html(result, triple: int = 0, summary: dict | None = None, clou
   """Write a standalone page (no external resource) for one triple, atomically: the interactive 3-D view
   (:func:`fcjax._view3d.view3d_html`), the octant table with every reason, the notes, and, with ``figure``, the
   :func:`plot_triple` figure embedded as a base64 PNG. Arguments as :func:`plot_triple`; returns ``path``."""
-  notes: list[str] = []
-  cloud_raw = _check(result, triple, cloud, notes)
-  summ = _summary(result, triple, cloud_raw, summary)
-  scales = np.asarray(result.scales[triple], np.float64)
-  units = [int(u) for u in result.pairs[triple]]
-  best, _, _ = _points(result, triple, notes)
+  notes, cloud_raw, summ, scales, units, best, _, _ = _prepare(result, triple, summary, cloud)
   rows = octant_rows(summ)
   title = f"{result.model} {result.layer or 'features'} [{result.readout}]: units {units[0]}, {units[1]}, {units[2]}"
   view = _view3d.view3d_html(best, None if cloud_raw is None else cloud_raw / scales,
