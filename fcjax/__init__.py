@@ -10,14 +10,17 @@ bottom layer first (a module imports only its own layer or lower; ``tests/test_l
   ``param`` (image parameterizations), ``transforms``, ``spectrum`` (MACO spectra), ``errors``, ``distributed``
   (several processes: set-up, writer, barrier);
 * ``sweep`` (the cosdot sweep of pairs and triples), ``stats`` (unit statistics, pair and triple choice), ``data``
-  (image sources), ``measures`` (motif measures of pairs), ``orthants`` (octant verdicts of triples), ``result`` (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
-* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``atlas`` (every pair
-  of a layer screened, ranked and reported), ``cli``.
+  (image sources), ``measures`` (motif measures of pairs), ``orthants`` (octant verdicts of triples), ``result``
+  (``SweepResult``), ``weights`` (InceptionV1 weight files), ``demo``;
+* ``experiment`` (the whole pipeline as Python functions, with manifests), ``plot`` (figures), ``plot_triple`` (the
+  pictures of a triple of units: projections, octant table, a page with a 3-D view), ``atlas`` (every pair of a layer
+  screened, ranked and reported), ``cli``.
 
 Private modules hold what several of these share: ``_io`` (atomic files, the array digest), ``_fourier``,
 ``_readout``, ``_devices``, ``_manifest`` (what made an artefact), ``_select``, ``_guard`` (signals, output locks),
-``_frontier`` (the frontier exponent of :mod:`measures`), ``_orthant`` (the corner measure of any k), ``_inputs`` (the checks of a run's inputs, for
-``experiment``) and ``_version`` (the version string, so that recording it needs no import of this root).
+``_frontier`` (the frontier exponent of :mod:`measures`), ``_orthant`` (the corner measure of any k), ``_view3d``
+(the HTML of the interactive 3-D view), ``_inputs`` (the checks of a run's inputs, for ``experiment``) and
+``_version`` (the version string, so that recording it needs no import of this root).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import importlib
 from fcjax._version import __version__
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
-               "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
+               "plot_triple", "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
                "atlas", "distributed", "orthants")
 
 

@@ -176,6 +176,10 @@ def _raw_label(v: float, s: float) -> str:
   return f"{round(v * s, 9):g}"
 
 
+# The tick rule and font size that fcjax.plot_triple shares (its projections are drawn as these pair panels are).
+RawLocator, raw_label, FONT = _RawLocator, _raw_label, _FONT
+
+
 def combination_plot(result, pair: int = 0, *, cloud: np.ndarray | None = None, correlation: float | None = None,
                      ax: Axes | None = None, thumbnails: bool = True, loop_scale: float | None = None,
                      label: str | None = None, legend: bool = True, measures_text: bool = True,
