@@ -4,7 +4,8 @@ The ``fcjax`` command line (:mod:`fcjax.cli`) only parses arguments, prints and 
 command does is here, callable from Python:
 
 * :func:`load_model`: a Model and its parameters from a ``--weights`` string.
-* :func:`sweep_config`: the SweepConfig of a run (model defaults, recipe, a JSON file, overrides).
+* :func:`sweep_config`: the SweepConfig of a run (model defaults or smoke, recipe, a JSON file, overrides, ``--set``
+  strings): the one path of every command and of the atlas.
 * :func:`stats`: activation statistics into a ``.npz`` file (resumable through its state file).
 * :func:`sweep`: the sweep of one pair into a directory (result, plot, measures; resumable through its checkpoint).
 * :func:`figure`: the whole experiment into a directory, returning a :class:`FigureRun`.

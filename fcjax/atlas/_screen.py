@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from fcjax import _io, _manifest, distributed, errors
+from fcjax import _inputs, _io, _manifest, distributed, errors
 from fcjax import sweep as sweep_lib
 from fcjax.atlas import _report, _table
 from fcjax.atlas._defaults import CHUNK_PAIRS, DEFAULT_PAIRS, RANDOM_SEED, SCREEN_PROTOCOL
@@ -43,10 +43,10 @@ _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images"
 
 
 def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:
-  """The model's default sweep settings (:meth:`SweepConfig.for_model`, ``recipe``) with SCREEN_PROTOCOL, then
-  ``changes`` (any SweepConfig field)."""
-  cfg = sweep_lib.SweepConfig.for_model(model, recipe=recipe)
-  return cfg.replace(**{**SCREEN_PROTOCOL, **changes})
+  """The model's default sweep settings with ``recipe``, SCREEN_PROTOCOL, then ``changes`` (any SweepConfig
+  field): :func:`fcjax.experiment.sweep_config` with ``overrides={**SCREEN_PROTOCOL, **changes}``, as ``fcjax
+  atlas`` builds it."""
+  return _inputs.sweep_config(model, recipe=recipe, overrides={**SCREEN_PROTOCOL, **changes})
 
 
 # ------------------------------------------------------------------------------------------------ pair sets
