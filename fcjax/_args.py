@@ -1,14 +1,12 @@
 """The command line's argument types and its parser: one line per bad argument (the error contract of
-:mod:`fcjax.cli`), output paths with ``~`` expanded, bounded integers, ``--set KEY=VALUE`` overrides, ``--wait``."""
+:mod:`fcjax.cli`), output paths with ``~`` expanded, bounded integers, ``--wait``."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
-from typing import Sequence
 
 from fcjax import errors
 
@@ -50,20 +48,6 @@ class Parser(argparse.ArgumentParser):
       message += errors.did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", "))
     say(f"fcjax: error: {errors.one_line(message)} (see {self.prog} --help)")
     sys.exit(2)
-
-
-def overrides(items: Sequence[str] | None) -> dict:
-  """``--set KEY=VALUE`` items as a dict (VALUE parsed as JSON when it is JSON, else kept as a string)."""
-  overrides = {}
-  for item in items or []:
-    if "=" not in item:
-      raise errors.FcjaxError(f"--set expects KEY=VALUE, got {item!r}")
-    key, value = item.split("=", 1)
-    try:
-      overrides[key] = json.loads(value)
-    except ValueError:
-      overrides[key] = value
-  return overrides
 
 
 def add_wait_arg(p: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import pathlib
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from fcjax import errors
 
@@ -78,10 +78,18 @@ def load_model(model_name: str, weights: str | None, *, say: Say = _say_default)
 
 
 def sweep_config(model, *, smoke: bool = False, recipe: str | None = None, config_file: str | None = None,
-                 overrides: Mapping[str, Any] | None = None):
-  """The SweepConfig of a run: the model's defaults (:meth:`SweepConfig.for_model`: the paper's with the model's own
-  sizes, or ``smoke``), then ``recipe`` (else the model's), then the fields of the JSON file ``config_file``, then
-  ``overrides``."""
+                 overrides: Mapping[str, Any] | None = None, sets: Sequence[str] | None = None):
+  """The SweepConfig of a run: the one path from a model and the user's choices to the settings, used by every
+  command of the CLI (``--smoke``, ``--recipe``, ``--config``, ``--set``) and by the atlas. Each layer replaces
+  fields of the one before:
+
+  1. the model's defaults (:meth:`SweepConfig.for_model`: the paper's with the model's own sizes), or the smoke
+     preset (``smoke``: ``fcjax.sweep.PRESETS['smoke']``);
+  2. ``recipe`` (a name of ``fcjax.sweep.RECIPE_PARAMS``), else the model's own;
+  3. the fields of the JSON file ``config_file``;
+  4. ``overrides``, a mapping of fields (the atlas's ``SCREEN_PROTOCOL``);
+  5. ``sets``, ``KEY=VALUE`` strings (``--set``; VALUE is read as JSON when it is JSON, else kept as a string).
+  """
   from fcjax import sweep as sweep_lib
   cfg = sweep_lib.SweepConfig.for_model(model, smoke=smoke, recipe=recipe)
   if config_file:
@@ -93,12 +101,27 @@ def sweep_config(model, *, smoke: bool = False, recipe: str | None = None, confi
       raise errors.UsageError(f"--config {config_file} must hold a JSON object of SweepConfig fields, got a "
                               f"{type(data).__name__}")
     cfg = cfg.replace(**data)
-  if overrides:
-    cfg = cfg.replace(**dict(overrides))
+  changes = {**(overrides or {}), **_parse_sets(sets)}  # one replace: a --set of a protocol field wins
+  if changes:
+    cfg = cfg.replace(**changes)
   if cfg.spectrum is not None:  # the file is read here, at the boundary (a result's config may name another machine's)
     from fcjax import spectrum
     spectrum.load(cfg.spectrum)
   return cfg
+
+
+def _parse_sets(items: Sequence[str] | None) -> dict:
+  """``KEY=VALUE`` strings as a dict (VALUE parsed as JSON when it is JSON, else kept as a string)."""
+  out = {}
+  for item in items or []:
+    if "=" not in item:
+      raise errors.FcjaxError(f"--set expects KEY=VALUE, got {item!r}")
+    key, value = item.split("=", 1)
+    try:
+      out[key] = json.loads(value)
+    except ValueError:
+      out[key] = value
+  return out
 
 
 def warn_post_relu(model, layer: str, *, say: Say = _say_default) -> None:

@@ -7,16 +7,19 @@ the work it describes, so a manifest that exists always describes a finished art
 manifest and the next run finishes (resumes) or redoes the work.
 
 :func:`decide` compares a recorded manifest with the inputs of this run and returns whether the artefact can be
-reused and, if not, one line saying why (the first differing inputs, old -> new).
+reused and, if not, one line saying why (the first differing inputs, old -> new). :func:`reuse_or_make` is the whole
+life of an artefact on that rule: reuse it, or delete the stale one, make, write and record it (in one process of
+several: :mod:`fcjax.distributed`).
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any, Callable, Mapping, NamedTuple
+import shutil
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-from fcjax import _io
+from fcjax import _io, distributed
 
 FORMAT = "fcjax.manifest/1"
 
@@ -107,3 +110,63 @@ def decide(manifest: str | pathlib.Path, inputs: Mapping[str, Any], *, exists: b
     return Decision(True, "")
   more = f" (+{len(diffs) - max_items} more)" if len(diffs) > max_items else ""
   return Decision(False, "inputs changed: " + "; ".join(diffs[:max_items]) + more)
+
+
+def reuse_or_make(manifest: str | pathlib.Path, inputs: Mapping[str, Any], *, exists: bool,
+                  make: Callable[[], Any], save: Callable[[Any], Any], load: Callable[[], Any] = lambda: None,
+                  fresh: bool = False, stale: Sequence[pathlib.Path] = (), prepare: Callable[[], Any] | None = None,
+                  finish: Callable[[], Any] | None = None, say: Callable[[str], None] | None = None,
+                  what: str | None = None) -> tuple[Any, str]:
+  """One artefact, reused when its ``manifest`` records ``inputs`` (:func:`decide`), else made, written and recorded.
+
+  Reused: ``load()``. Otherwise, in order: ``prepare()`` (checks that must pass before anything is deleted: a bad
+  dataset changes nothing); the ``stale`` paths (files or folders) are deleted when an older artefact is replaced;
+  ``make()`` computes the value in every process; the writer process saves it (``save(value)``, each file through
+  :func:`fcjax._io.atomic_write`), records the manifest after it and calls ``finish()`` (removes what only the
+  making needed, e.g. resume files). Every process waits at a barrier before each deletion and after each write, so
+  none reads a file being replaced.
+
+  Args:
+    manifest: the artefact's manifest (:func:`of_file`, :func:`of_dir`).
+    inputs: this run's inputs (JSON-able).
+    exists: whether the finished artefact is there (its main file exists).
+    fresh: remake it regardless (``--fresh``).
+    say, what: where to say, naming the artefact ``what`` (default: the manifest's path), 'fcjax: reusing <what>
+      (same inputs)' or 'fcjax: recomputing <what>: <why>' (one line each); None: say nothing.
+
+  Returns:
+    ``(value, action)``: action is 'reused', 'computed' (not made before) or 'recomputed: <why>'.
+  """
+  what = what or str(manifest)
+  decision = decide(manifest, inputs, exists=exists, fresh=fresh)
+  if decision.reuse:
+    if say is not None:
+      say(f"fcjax: reusing {what} (same inputs)")
+    return load(), "reused"
+  if prepare is not None:
+    prepare()
+  action = "computed"
+  if decision.reason != "not made yet":
+    action = f"recomputed: {decision.reason}"
+    if say is not None:
+      say(f"fcjax: recomputing {what}: {decision.reason}")
+    distributed.barrier(f"fcjax-decided:{manifest}")  # no process still reads what the writer deletes
+    distributed.write_once(f"fcjax-cleared:{manifest}", lambda: _delete(stale))
+  value = make()
+  distributed.barrier(f"fcjax-made:{manifest}")  # no process still uses what ``finish`` removes
+
+  def write():
+    save(value)
+    record(manifest, inputs)
+    if finish is not None:
+      finish()
+  distributed.write_once(f"fcjax-wrote:{manifest}", write)
+  return value, action
+
+
+def _delete(paths: Sequence[pathlib.Path]) -> None:
+  for p in paths:
+    if p.is_dir():
+      shutil.rmtree(p)
+    elif p.exists():
+      p.unlink()

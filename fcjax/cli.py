@@ -32,15 +32,16 @@ import os
 import pathlib
 import signal
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from fcjax import _args, _guard, _io, distributed, errors, experiment
+from fcjax import _args, _guard, _io, _readout, distributed, errors, experiment
 from fcjax._args import Parser, add_wait_arg, out_path, positive_int
+from fcjax.sweep.config import MAX_IMAGE_SIZE, PRESETS, RECIPE_PARAMS  # importing it starts no JAX backend
 
 PICKS, FORMATS = experiment.PICKS, experiment.FORMATS
 # Upper bounds of the numeric options: far above any sensible run, low enough to stop a typo before it allocates
-# terabytes (a 10^6 px input, a 10^9 image batch).
-MAX_IMAGES, MAX_SIZE, MAX_BATCH = 10 ** 9, 4096, 65536
+# terabytes (a 10^9 image batch); an input side is bounded where the settings are (MAX_IMAGE_SIZE).
+MAX_IMAGES, MAX_BATCH = 10 ** 9, 65536
 KEYWORD_FILES = ("a file or folder named like a keyword is passed with a path: ./random, ./default")
 CLUSTER_COMMANDS = ("stats", "sweep", "figure", "atlas")  # the commands that take the cluster flags (fcjax.distributed)
 
@@ -51,11 +52,12 @@ CLUSTER_COMMANDS = ("stats", "sweep", "figure", "atlas")  # the commands that ta
 _say = _args.say
 
 
-def _sweep_config(args, model) -> Any:
-  """The SweepConfig of a command: the model's defaults (or --smoke), --recipe, --config, then --set."""
+def _sweep_config(args, model, overrides: Mapping[str, Any] | None = None) -> Any:
+  """The SweepConfig of a command (:func:`fcjax.experiment.sweep_config`): the model's defaults (or --smoke),
+  --recipe, --config, ``overrides`` (the atlas's protocol), then --set."""
   return experiment.sweep_config(model, smoke=getattr(args, "smoke", False), recipe=getattr(args, "recipe", None),
-                                 config_file=getattr(args, "config", None),
-                                 overrides=_args.overrides(getattr(args, "set", None)))
+                                 config_file=getattr(args, "config", None), overrides=overrides,
+                                 sets=getattr(args, "set", None))
 
 
 def _load(args):
@@ -119,7 +121,8 @@ def _n_images(args) -> tuple[int | None, bool]:
 def cmd_stats(args) -> int:
   _io.check_output_path(args.out, "file", what="--out", overwrite=_is_stats_file)
   model, params, wlabel = _load(args)
-  size = args.size if args.size is not None else (64 if args.smoke else model.input_size)
+  size = args.size if args.size is not None else (
+      PRESETS["smoke"]["input_size"] if args.smoke else model.input_size)
   n, cap_n = _n_images(args)
   result, _ = experiment.stats(model, params, dataset=args.dataset, layers=args.layers, out=args.out,
                                readout=args.readout, size=size, n=n, cap_n=cap_n, batch_size=args.batch_size,
@@ -255,7 +258,7 @@ def _add_data_args(p: argparse.ArgumentParser, *, dataset_required: bool) -> Non
 
 def _add_sweep_args(p: argparse.ArgumentParser, *, formats: bool = True) -> None:
   """The settings arguments of the sweeping commands; ``formats``: with ``--format`` (the atlas's report is PNG)."""
-  p.add_argument("--recipe", choices=["maco", "lucid"], default=None,
+  p.add_argument("--recipe", choices=tuple(RECIPE_PARAMS), default=None,
                  help="image recipe: maco (phase-only MACO, NAdam 1.0; the default) or lucid (FFT image, standard "
                       "transforms, Adam 0.05); the demo model defaults to lucid")
   p.add_argument("--config", help="JSON file of SweepConfig fields")
@@ -294,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
   _add_model_args(s)
   _add_data_args(s, dataset_required=True)
   s.add_argument("--layers", nargs="+", required=True)
-  s.add_argument("--readout", default="neuron", choices=["neuron", "channel"])
-  s.add_argument("--size", type=positive_int("--size", MAX_SIZE), default=None,
+  s.add_argument("--readout", default="neuron", choices=_readout.MODES)
+  s.add_argument("--size", type=positive_int("--size", MAX_IMAGE_SIZE), default=None,
                  help="model input size in px (default: the model's)")
   s.add_argument("--out", required=True, type=out_path, help="stats file to write (.npz)")
   s.add_argument("--smoke", action="store_true")

@@ -14,9 +14,10 @@ On CPU the processes exchange data with gloo over TCP (``jax_cpu_collectives_imp
 tests run several processes on one machine (``tests/test_multiprocess.py``).
 
 Helpers: :func:`is_writer` (exactly one process, process 0, writes each output file), :func:`barrier` (every process
-waits for the others), :func:`process_slice` (this process's contiguous share of n items, e.g. dataset images),
-:func:`allgather_objects` (exact host values from every process: pickled bytes, so float64 arrays survive without
-``jax_enable_x64``), and :func:`add_cli_args` / :func:`from_args` for the command line.
+waits for the others), :func:`write_once` (the writer writes, every process waits for it), :func:`process_slice`
+(this process's contiguous share of n items, e.g. dataset images), :func:`allgather_objects` (exact host values
+from every process: pickled bytes, so float64 arrays survive without ``jax_enable_x64``), and :func:`add_cli_args` /
+:func:`from_args` for the command line.
 
 Failure: a process that dies (killed, out of memory, a lost host) stops sending heartbeats; after
 ``heartbeat_timeout`` seconds (JAX's default: 100) the coordination service declares it dead and terminates the
@@ -31,7 +32,7 @@ import logging
 import pickle
 import socket
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from fcjax import errors
 
@@ -218,6 +219,14 @@ def barrier(name: str) -> None:
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # noqa: PLC0415
     multihost_utils.sync_global_devices(name)
+
+
+def write_once(name: str, write: Callable[[], Any]) -> None:
+  """Run ``write()`` in the writer process only, then let every process wait for it (``barrier(name)``): no file is
+  written twice and every process reads what the writer finished."""
+  if is_writer():
+    write()
+  barrier(name)
 
 
 def process_slice(n: int, process_id: int | None = None, num_processes: int | None = None) -> tuple[int, int]:

@@ -4,7 +4,8 @@ The ``fcjax`` command line (:mod:`fcjax.cli`) only parses arguments, prints and 
 command does is here, callable from Python:
 
 * :func:`load_model`: a Model and its parameters from a ``--weights`` string.
-* :func:`sweep_config`: the SweepConfig of a run (model defaults, recipe, a JSON file, overrides).
+* :func:`sweep_config`: the SweepConfig of a run (model defaults or smoke, recipe, a JSON file, overrides, ``--set``
+  strings): the one path of every command and of the atlas.
 * :func:`stats`: activation statistics into a ``.npz`` file (resumable through its state file).
 * :func:`sweep`: the sweep of one pair into a directory (result, plot, measures; resumable through its checkpoint).
 * :func:`figure`: the whole experiment into a directory, returning a :class:`FigureRun`.
@@ -12,7 +13,8 @@ command does is here, callable from Python:
 **No stale results.** Every artefact (the statistics, each sweep, the summary, the figure) has a manifest
 (:mod:`fcjax._manifest`) recording the inputs that made it: weights digest, model, layer(s), dataset, n, readout and
 the sweep config (and the pair). A rerun into the same place reuses an artefact only when its recorded inputs equal
-this run's, else recomputes it, saying so in one line through ``say``; ``fresh=True`` recomputes everything.
+this run's, else recomputes it, saying so in one line through ``say``; ``fresh=True`` recomputes everything (one
+rule for every artefact, the atlas's too: :func:`fcjax._manifest.reuse_or_make`).
 Manifests and config files are written atomically and after the work they describe, so an interrupted run leaves
 none, and the next run resumes (the statistics' state file, the sweep's checkpoint) or redoes the work.
 
@@ -77,13 +79,6 @@ class FigureRun:
 
 # ------------------------------------------------------------------------------------------------- inputs
 
-def _writer(name: str, write: Callable[[], Any]) -> None:
-  """Run ``write()`` in the writer process only, then let every process wait for it (``barrier(name)``)."""
-  if distributed.is_writer():
-    write()
-  distributed.barrier(name)
-
-
 def pick_pair(stats_result, layer: str, pick: str) -> tuple[int, int]:
   """The first ``pick`` pair ('highest', 'lowest', 'zero') of ``layer`` in a stats result."""
   ls = stats_result.layers.get(layer)
@@ -124,27 +119,6 @@ def _check_foreign(out: pathlib.Path, names: Mapping[str, str], ours: bool) -> N
           "another --out (fcjax never deletes files it did not write)")
 
 
-def _reuse_or_clear(what: str, decision, paths: Sequence[pathlib.Path], say: Say) -> str:
-  """Say what happens to an artefact; delete its stale files when it is recomputed (the writer, once every process
-  has decided). Returns the action."""
-  if decision.reuse:
-    say(f"fcjax: reusing {what} (same inputs)")
-    return "reused"
-  if decision.reason == "not made yet":
-    return "computed"
-  say(f"fcjax: recomputing {what}: {decision.reason}")
-
-  def clear():
-    for p in paths:
-      if p.is_dir():
-        shutil.rmtree(p)
-      elif p.exists():
-        p.unlink()
-  distributed.barrier(f"fcjax-decided:{what}")  # no process still reads what the writer deletes
-  _writer(f"fcjax-cleared:{what}", clear)
-  return f"recomputed: {decision.reason}"
-
-
 # ------------------------------------------------------------------------------------------------ stats
 
 def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.PathLike, readout: Any = "neuron",
@@ -169,21 +143,24 @@ def stats(model, params, *, dataset: str, layers: Sequence[str], out: str | os.P
             "dataset": dataset, "n": n, "readout": objectives.readout_name(readout), "input_size": size}
   manifest = _manifest.of_file(out)
   state = out.with_name(out.name + ".state")
-  with _guard.out_lock(out, "file", wait=wait, say=say):
-    decision = _manifest.decide(manifest, inputs, exists=out.is_file(), fresh=fresh)
-    if not decision.reuse and source is None:  # before anything is deleted: a bad dataset changes nothing
+
+  def prepare():  # before anything is deleted: a bad dataset changes nothing
+    nonlocal source
+    if source is None:
       source = open_source(dataset, n=n, cap_n=cap_n, data_dir=data_dir, backend=backend)
-    action = _reuse_or_clear(str(out), decision, [out, manifest, *stats_lib.state_files(state)], say)
-    if decision.reuse:
-      return stats_lib.load(out), action
-    return _compute_stats(model, params, source, layers, out, state, manifest, inputs, readout, size, n,
-                          batch_size, weights_label, say), action
+
+  with _guard.out_lock(out, "file", wait=wait, say=say):
+    return _manifest.reuse_or_make(
+        manifest, inputs, exists=out.is_file(), fresh=fresh, stale=[out, manifest, *stats_lib.state_files(state)],
+        prepare=prepare, load=lambda: stats_lib.load(out), save=lambda result: result.save(out),
+        make=lambda: _compute_stats(model, params, source, layers, state, readout, size, n, batch_size,
+                                    weights_label, say),
+        finish=lambda: [f.unlink() for f in stats_lib.state_files(state)],  # finished: every process's resume files
+        say=say, what=str(out))
 
 
-def _compute_stats(model, params, source, layers, out, state, manifest, inputs, readout, size, n, batch_size,
-                   weights_label, say: Say):
-  """The statistics pass of :func:`stats` (resumed from ``state``, or restarted when it holds another pass); the
-  result is written with its manifest and the state files removed."""
+def _compute_stats(model, params, source, layers, state, readout, size, n, batch_size, weights_label, say: Say):
+  """The statistics pass of :func:`stats` (resumed from ``state``, or restarted when it holds another pass)."""
   from fcjax import stats as stats_lib
   compute = lambda: stats_lib.compute(  # noqa: E731
       model, params, source, layers, readout=readout, input_size=size, batch_size=batch_size,
@@ -196,15 +173,8 @@ def _compute_stats(model, params, source, layers, out, state, manifest, inputs, 
       raise
     say(f"fcjax: discarding {state}: {e}")
     distributed.barrier(f"fcjax-discard:{state}")
-    _writer(f"fcjax-discarded:{state}", lambda: [f.unlink() for f in stats_lib.state_files(state)])
+    distributed.write_once(f"fcjax-discarded:{state}", lambda: [f.unlink() for f in stats_lib.state_files(state)])
     result = compute()
-
-  def write():
-    result.save(out)
-    _manifest.record(manifest, inputs)
-    for f in stats_lib.state_files(state):  # finished: the resume files of every process go
-      f.unlink()
-  _writer(f"fcjax-wrote:{out}", write)
   return result
 
 
@@ -254,7 +224,7 @@ def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Seque
     _write_json(out_dir / "measures.json", summary)
     csv = result.to_csv()
     _io.atomic_write(out_dir / "result.csv", lambda f: f.write(csv.encode()))
-  _writer(f"fcjax-plot:{out_dir}", write)
+  distributed.write_once(f"fcjax-plot:{out_dir}", write)
   return {"plots": [str(p) for p in paths], "measures": summary}
 
 
@@ -296,25 +266,25 @@ def _sweep_locked(model, params, config, layer, pair, out: pathlib.Path, weights
   manifest = _manifest.of_dir(out)
   ours = _manifest.read(manifest) is not None or (out / "checkpoint" / "sweep.json").is_file()
   _check_foreign(out, SWEEP_FILES, ours)
-  decision = _manifest.decide(manifest, full, exists=(out / "result.json").is_file(), fresh=fresh)
-  action = _reuse_or_clear(str(out), decision, [manifest, out / "checkpoint", out / "result.json"], say)
-  if decision.reuse:
-    res = result_lib.SweepResult.load(out)
-  else:
+
+  def make():
     res = _run_sweep(model, params, config, layer, pair, out, progress, say)
-    res = dataclasses.replace(res, meta={**res.meta, "weights": weights_label, **(extra_meta or {})})
-    _writer(f"fcjax-wrote:{out}", lambda: (res.save(out), _manifest.record(manifest, full)))
+    return dataclasses.replace(res, meta={**res.meta, "weights": weights_label, **(extra_meta or {})})
+  res, action = _manifest.reuse_or_make(
+      manifest, full, exists=(out / "result.json").is_file(), fresh=fresh,
+      stale=[manifest, out / "checkpoint", out / "result.json"], load=lambda: result_lib.SweepResult.load(out),
+      make=make, save=lambda r: r.save(out), say=say, what=str(out))
   if stats_path is not None:
     text = str(pathlib.Path(stats_path).resolve())
-    _writer(f"fcjax-stats-path:{out}", lambda: _io.atomic_write(out / "stats_path.txt",
-                                                                lambda f: f.write(text.encode())))
+    distributed.write_once(f"fcjax-stats-path:{out}",
+                           lambda: _io.atomic_write(out / "stats_path.txt", lambda f: f.write(text.encode())))
   return res, action
 
 
 def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: bool, say: Say):
   """sweep.run into ``out/checkpoint`` (resumed when it holds this sweep; discarded when it holds another)."""
   from fcjax import sweep as sweep_lib
-  _writer(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
+  distributed.write_once(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
   run = lambda: sweep_lib.run(model, params, config, layer=layer, pairs=(tuple(pair),),  # noqa: E731
                               resume_dir=str(out / "checkpoint"), progress=progress)
   try:
@@ -322,7 +292,7 @@ def _run_sweep(model, params, config, layer, pair, out: pathlib.Path, progress: 
   except errors.ConfigMismatchError as e:  # an interrupted run of another sweep left its checkpoint here
     say(f"fcjax: discarding the checkpoint in {out}: {e}")
     distributed.barrier(f"fcjax-discard:{out}")
-    _writer(f"fcjax-discarded:{out}", lambda: shutil.rmtree(out / "checkpoint"))
+    distributed.write_once(f"fcjax-discarded:{out}", lambda: shutil.rmtree(out / "checkpoint"))
     res = run()
   return res
 
@@ -369,8 +339,8 @@ FIGURE_FILES = {"stats.npz": "file", "sweeps": "dir", "summary.json": "file", "f
 def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks, weights_label, batch_size, data_dir,
                    backend, formats, fresh, progress, say: Say, source) -> FigureRun:
   import matplotlib.pyplot as plt
-  from fcjax import measures, objectives, plot, stats as stats_lib
-  _writer(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
+  from fcjax import measures, objectives, plot
+  distributed.write_once(f"fcjax-mkdir:{out}", lambda: out.mkdir(parents=True, exist_ok=True))
   digest = _io.tree_digest(params)
   actions = {}
 
@@ -409,18 +379,13 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
             objectives.readout_name(config.readout), **data_inputs, "sweeps": sweep_inputs,
             "measures": measures.DEFINITION}  # a summary made by another definition of the measures is stale
   summary_path = out / "summary.json"
-  decision = _manifest.decide(_manifest.of_file(summary_path), inputs, exists=summary_path.is_file(), fresh=fresh)
-  actions["summary.json"] = _reuse_or_clear(str(summary_path), decision, [], say)
-  if not decision.reuse:
-    _writer(f"fcjax-wrote:{summary_path}", lambda: (_write_json(summary_path, summary),
-                                                    _manifest.record(_manifest.of_file(summary_path), inputs)))
+  _, actions["summary.json"] = _manifest.reuse_or_make(
+      _manifest.of_file(summary_path), inputs, exists=summary_path.is_file(), fresh=fresh, make=lambda: summary,
+      save=lambda s: _write_json(summary_path, s), say=say, what=str(summary_path))
   fig_inputs = {**inputs, "picks": list(picks), "weights": weights_label, "formats": list(formats)}
   paths = [(out / "figure").with_suffix("." + fmt) for fmt in formats]
-  fig_manifest = _manifest.of_file(out / "figure")
-  decision = _manifest.decide(fig_manifest, fig_inputs, exists=all(p.is_file() for p in paths), fresh=fresh)
-  actions["figure"] = _reuse_or_clear(str(out / "figure"), decision, [], say)
 
-  def write_fig():
+  def write_fig(_):
     fig = plot.figure(panels, ncols=len(picks), provenance=[_data_line(stats_result)])
     title = f"fcjax feature-combination plots: {model.name}"
     if model.defaults.title:
@@ -430,10 +395,11 @@ def _figure_locked(model, params, dataset, layers, out, config, n, cap_n, picks,
     fig.suptitle(title)
     write_figure(fig, out / "figure", formats)
     plt.close(fig)
-    _manifest.record(fig_manifest, fig_inputs)
-  if not decision.reuse:
-    _writer(f"fcjax-wrote:{out / 'figure'}", write_fig)
+  _, actions["figure"] = _manifest.reuse_or_make(  # drawn by the writer alone: nothing to make in every process
+      _manifest.of_file(out / "figure"), fig_inputs, exists=all(p.is_file() for p in paths), fresh=fresh,
+      make=lambda: None, save=write_fig, say=say, what=str(out / "figure"))
   config_json = {"model": model.name, "weights": weights_label, "dataset": dataset, "layers": layers,
                  "sweep": config.to_dict(), "n_images": n}
-  _writer(f"fcjax-wrote:{out / 'figure_config.json'}", lambda: _write_json(out / "figure_config.json", config_json))
+  distributed.write_once(f"fcjax-wrote:{out / 'figure_config.json'}",
+                         lambda: _write_json(out / "figure_config.json", config_json))
   return FigureRun(out=out, stats=stats_result, results=results, summary=summary, paths=paths, actions=actions)

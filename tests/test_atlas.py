@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import atlas_case as case
-from fcjax import atlas, errors, sweep
+from fcjax import atlas, errors, experiment, sweep
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +212,16 @@ def test_cli_atlas_and_report(base, tmp_path, capsys):
   cfg = atlas_cli._config(args, model, cli._sweep_config)
   assert (cfg.n_angles, cfg.n_seeds, cfg.steps) == (atlas.SCREEN_PROTOCOL["n_angles"],
                                                     atlas.SCREEN_PROTOCOL["n_seeds"], 8)
+  # the command's settings are the library's for the same inputs (one path: experiment.sweep_config)
+  assert cfg == experiment.sweep_config(model, overrides=atlas.SCREEN_PROTOCOL, sets=["steps=8"])
+  assert cfg == atlas.screen_config(model, steps=8)
+  (tmp_path / "c.json").write_text(json.dumps({"seed": 3, "n_angles": 4}))
+  for extra, kw in ((["--smoke"], dict(smoke=True)), (["--protocol", "model"], {}),
+                    (["--recipe", "maco", "--config", str(tmp_path / "c.json")],
+                     dict(recipe="maco", config_file=str(tmp_path / "c.json"), overrides=atlas.SCREEN_PROTOCOL))):
+    args = parser.parse_args(["atlas", "--model", "demo", "--layer", case.LAYER, "--out", str(tmp_path / "o"),
+                              "--set", "steps=8", *extra])
+    assert atlas_cli._config(args, model, cli._sweep_config) == experiment.sweep_config(model, sets=["steps=8"], **kw)
   args = parser.parse_args(["atlas", "--model", "demo", "--layer", case.LAYER, "--out", str(tmp_path / "o"),
                             "--chunk-pairs", "0"])
   with pytest.raises(errors.UsageError, match="chunk-pairs"):

@@ -66,6 +66,21 @@ def test_sweep_config_checks_config_file_and_spectrum(tmp_path):
         tmp_path / name)}), name)
 
 
+def test_sweep_config_layers_defaults_recipe_file_overrides_then_sets(tmp_path):
+  """One path to the settings: each layer replaces the fields of the one before; a --set string is read as JSON."""
+  from fcjax import models, sweep
+  model = models.get("inceptionv1")
+  (tmp_path / "c.json").write_text(json.dumps({"steps": 3, "n_angles": 6, "seed": 1}))
+  cfg = experiment.sweep_config(model, smoke=True, recipe="lucid", config_file=str(tmp_path / "c.json"),
+                                overrides={"n_angles": 12, "n_seeds": 4}, sets=["n_seeds=2", "readout=channel"])
+  want = sweep.SweepConfig.smoke().with_recipe("lucid").replace(steps=3, n_angles=12, n_seeds=2, seed=1,
+                                                                readout="channel")
+  assert cfg == want
+  assert experiment.sweep_config(model, sets=["warmup_floor=null"]).warmup_floor is None
+  _raises_one_line(lambda: experiment.sweep_config(model, sets=["steps"]), "--set expects KEY=VALUE", "'steps'")
+  _raises_one_line(lambda: experiment.sweep_config(model, sets=["stepz=3"]), "stepz", "steps")
+
+
 def test_open_source_checks_n_against_the_dataset():
   assert len(experiment.open_source("procedural:8", n=8)) == 8
   assert len(experiment.open_source("procedural:8", n=64, cap_n=True)) == 8  # --smoke's default: at most 64

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import pytest
 
-from fcjax import cli, plot, stats
+from fcjax import cli, experiment, plot, stats
 from fcjax.models import inception_v1
 from fcjax.result import SweepResult
 
@@ -120,6 +120,28 @@ def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path, monkeyp
   errors_ = [l for l in err if l.startswith("fcjax: error:")]
   assert len(errors_) == 1 and needle in errors_[0], err
   assert not any("Traceback" in l for l in err)
+
+
+def test_parser_choices_and_settings_come_from_the_library(tmp_path):
+  """--recipe, --readout and --size take the library's names and limit (one definition), and a command's settings
+  are experiment.sweep_config's for the same inputs."""
+  import argparse
+  from fcjax import _readout, models, sweep
+  parser = cli.build_parser()
+  sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+  option = lambda command, flag: next(a for a in sub[command]._actions if flag in a.option_strings)  # noqa: E731
+  for command in ("sweep", "figure", "atlas"):
+    assert tuple(option(command, "--recipe").choices) == tuple(sweep.RECIPE_PARAMS)
+  assert tuple(option("stats", "--readout").choices) == _readout.MODES
+  assert option("stats", "--size").type(str(sweep.config.MAX_IMAGE_SIZE)) == sweep.config.MAX_IMAGE_SIZE
+  with pytest.raises(argparse.ArgumentTypeError, match="at most"):
+    option("stats", "--size").type(str(sweep.config.MAX_IMAGE_SIZE + 1))
+  model = models.get("demo")
+  (tmp_path / "c.json").write_text('{"seed": 2}')
+  args = parser.parse_args(["sweep", "--layer", LAYER, "--units", "1", "2", "--out", "x", "--smoke", "--recipe", "maco",
+                            "--config", str(tmp_path / "c.json"), "--set", "steps=3"])
+  assert cli._sweep_config(args, model) == experiment.sweep_config(
+      model, smoke=True, recipe="maco", config_file=str(tmp_path / "c.json"), sets=["steps=3"])
 
 
 def test_stats_file_for_another_layer_is_refused(pipeline, workdir, capsys, monkeypatch):

@@ -20,7 +20,7 @@ Example (demo model, about 4 minutes on a 2-core CPU)::
     a.rows[0]   # the most impossible pair
 
 Names are imported lazily (as in :mod:`fcjax`), so that ``fcjax.atlas.cli`` can add its commands to the parser
-without importing JAX.
+without loading the screen, the plots and the report.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The atlas's defaults, in a module that imports nothing (the CLI reads them to build its help without JAX)."""
+"""The atlas's defaults, in a module that imports nothing (the CLI reads them to build its help without loading
+the screen)."""
 
 # The default screening protocol, chosen by the calibrations in docs/atlas.md: 8 angles (the 4 axes and one diagonal
 # per quadrant) x 3 seeds x 128 steps = 3072 image-steps per pair in phase 2. On the demo model 128 steps mattered

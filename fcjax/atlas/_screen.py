@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from fcjax import _io, _manifest, distributed, errors
+from fcjax import _inputs, _io, _manifest, distributed, errors
 from fcjax import sweep as sweep_lib
 from fcjax.atlas import _report, _table
 from fcjax.atlas._defaults import CHUNK_PAIRS, DEFAULT_PAIRS, RANDOM_SEED, SCREEN_PROTOCOL
@@ -43,10 +43,10 @@ _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images"
 
 
 def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:
-  """The model's default sweep settings (:meth:`SweepConfig.for_model`, ``recipe``) with SCREEN_PROTOCOL, then
-  ``changes`` (any SweepConfig field)."""
-  cfg = sweep_lib.SweepConfig.for_model(model, recipe=recipe)
-  return cfg.replace(**{**SCREEN_PROTOCOL, **changes})
+  """The model's default sweep settings with ``recipe``, SCREEN_PROTOCOL, then ``changes`` (any SweepConfig
+  field): :func:`fcjax.experiment.sweep_config` with ``overrides={**SCREEN_PROTOCOL, **changes}``, as ``fcjax
+  atlas`` builds it."""
+  return _inputs.sweep_config(model, recipe=recipe, overrides={**SCREEN_PROTOCOL, **changes})
 
 
 # ------------------------------------------------------------------------------------------------ pair sets
@@ -211,22 +211,9 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
   computed = set()
   for k, chunk in enumerate(chunks):
-    cdir = out / "chunks" / f"{k:04d}"
-    cin = {"atlas": key, "chunk": k, "pairs": chunk.tolist()}
-    if _manifest.decide(_manifest.of_dir(cdir), cin, exists=(cdir / "result.json").is_file()).reuse:
-      continue
-    say(f"fcjax atlas: chunk {k + 1}/{len(chunks)}: {len(chunk)} pairs")
-    padded = np.concatenate([chunk, np.repeat(chunk[-1:], chunk_pairs - len(chunk), 0)])
-    cb = None if callback is None else (lambda d, k=k: callback({"stage": "block", "chunk": k, **d}))
-    res = sweep_lib.run(model, params, config, layer=layer, pairs=[tuple(p) for p in padded.tolist()],
-                        resume_dir=cdir / "checkpoint", progress=progress, devices=devices, callback=cb,
-                        unit_maxima=um)
-    distributed.barrier(f"atlas: chunk {k} computed")  # every process is done with its checkpoint
-    if writer:
-      _slice(res, len(chunk)).save(cdir)
-      _manifest.record(_manifest.of_dir(cdir), cin)
-      shutil.rmtree(cdir / "checkpoint", ignore_errors=True)
-    distributed.barrier(f"atlas: chunk {k} saved")
+    if not _chunk(model, params, config, layer, um, chunk, out / "chunks" / f"{k:04d}", key, k, len(chunks),
+                  chunk_pairs, devices, progress, callback, say):
+      continue  # reused
     computed.add(k)
     if callback is not None:
       callback({"stage": "chunk", "chunk": k, "n_chunks": len(chunks)})
@@ -274,21 +261,43 @@ def _start(out: pathlib.Path, inputs: dict, fresh: bool, say, *, write: bool = T
 
 def _phase1(model, params, config, layer, units, pdir: pathlib.Path, devices, progress, callback, say):
   """UnitMaxima of ``units``, computed once (resumable in ``pdir/checkpoint``) and kept in ``pdir``."""
-  pin = {"units": units.tolist()}
-  if _manifest.decide(_manifest.of_dir(pdir), pin, exists=(pdir / "arrays.npz").is_file()).reuse:
-    with np.load(pdir / "arrays.npz") as z:
-      return sweep_lib.UnitMaxima.from_arrays(z)
-  say(f"fcjax atlas: phase 1: {len(units)} units x {config.n_seeds} seeds")
-  cb = None if callback is None else (lambda d: callback({"stage": "block", "chunk": None, **d}))
-  um = sweep_lib.unit_maxima(model, params, config, layer=layer, units=units, resume_dir=pdir / "checkpoint",
-                             progress=progress, devices=devices, callback=cb)
-  distributed.barrier("atlas: phase 1 computed")
-  if distributed.is_writer():
-    _io.atomic_write(pdir / "arrays.npz", lambda f: np.savez_compressed(f, **um.to_arrays()))
-    _manifest.record(_manifest.of_dir(pdir), pin)
-    shutil.rmtree(pdir / "checkpoint", ignore_errors=True)
-  distributed.barrier("atlas: phase 1 saved")
+  def make():
+    say(f"fcjax atlas: phase 1: {len(units)} units x {config.n_seeds} seeds")
+    cb = None if callback is None else (lambda d: callback({"stage": "block", "chunk": None, **d}))
+    return sweep_lib.unit_maxima(model, params, config, layer=layer, units=units, resume_dir=pdir / "checkpoint",
+                                 progress=progress, devices=devices, callback=cb)
+  um, _ = _manifest.reuse_or_make(
+      _manifest.of_dir(pdir), {"units": units.tolist()}, exists=(pdir / "arrays.npz").is_file(),
+      load=lambda: _read_maxima(pdir), make=make,
+      save=lambda um: _io.atomic_write(pdir / "arrays.npz", lambda f: np.savez_compressed(f, **um.to_arrays())),
+      finish=lambda: shutil.rmtree(pdir / "checkpoint", ignore_errors=True))
   return um
+
+
+def _chunk(model, params, config, layer, um, pairs: np.ndarray, cdir: pathlib.Path, key: str, k: int, n_chunks: int,
+           chunk_pairs: int, devices, progress, callback, say) -> bool:
+  """Phase 2 of chunk ``k`` (``pairs``: int [n, 2], n <= chunk_pairs) into ``cdir``, reused when its manifest records
+  the same atlas ``key`` and pairs (resumable in ``cdir/checkpoint``). The call is padded to ``chunk_pairs`` pairs with
+  copies of the last (one batch shape, one compiled program); the padding is not kept. Returns whether it was computed.
+  """
+  def make():
+    say(f"fcjax atlas: chunk {k + 1}/{n_chunks}: {len(pairs)} pairs")
+    padded = np.concatenate([pairs, np.repeat(pairs[-1:], chunk_pairs - len(pairs), 0)])
+    cb = None if callback is None else (lambda d: callback({"stage": "block", "chunk": k, **d}))
+    return sweep_lib.run(model, params, config, layer=layer, pairs=[tuple(p) for p in padded.tolist()],
+                         resume_dir=cdir / "checkpoint", progress=progress, devices=devices, callback=cb,
+                         unit_maxima=um)
+  _, action = _manifest.reuse_or_make(
+      _manifest.of_dir(cdir), {"atlas": key, "chunk": k, "pairs": pairs.tolist()},
+      exists=(cdir / "result.json").is_file(), make=make, save=lambda res: _slice(res, len(pairs)).save(cdir),
+      finish=lambda: shutil.rmtree(cdir / "checkpoint", ignore_errors=True))
+  return action != "reused"
+
+
+def _read_maxima(pdir: pathlib.Path) -> sweep_lib.UnitMaxima:
+  """The UnitMaxima kept in ``pdir/arrays.npz``."""
+  with np.load(pdir / "arrays.npz") as z:
+    return sweep_lib.UnitMaxima.from_arrays(z)
 
 
 def _png(path: pathlib.Path, image: np.ndarray) -> None:
@@ -325,6 +334,4 @@ def load(out: str | pathlib.Path) -> Atlas:
     raise errors.FcjaxError(f"{out} is not a finished atlas folder (expected atlas.json, table.json, phase1/); run "
                             "fcjax atlas --out there first")
   rows = json.loads((out / "table.json").read_text())["rows"]
-  with np.load(out / "phase1" / "arrays.npz") as z:
-    um = sweep_lib.UnitMaxima.from_arrays(z)
-  return Atlas(out, inputs, rows, um)
+  return Atlas(out, inputs, rows, _read_maxima(out / "phase1"))

@@ -12,8 +12,6 @@ screening protocol (``fcjax.atlas.SCREEN_PROTOCOL``: angles, seeds, steps, block
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
 from typing import Callable
 
@@ -31,7 +29,9 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
       --fresh/--wait`` groups (``f(parser)``; ``add_sweep_args(parser, formats=False)`` leaves out ``--format``: the
       report's plots are PNG).
     load: ``load(args) -> (model, params, weights label)``.
-    sweep_config: ``sweep_config(args, model) -> SweepConfig`` (model defaults, --smoke, --recipe, --config, --set).
+    sweep_config: ``sweep_config(args, model, overrides=None) -> SweepConfig``
+      (:func:`fcjax.experiment.sweep_config` of the model's defaults, --smoke, --recipe, --config, ``overrides``,
+      --set).
   """
   a = sub.add_parser("atlas", help="screen many pairs of one layer, rank them, write a browsable report")
   add_model_args(a)
@@ -60,10 +60,8 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
 
 def _config(args, model, sweep_config: Callable):
   """The atlas's SweepConfig (module docstring: defaults, recipe, --config, protocol, --set)."""
-  if args.protocol == "model" or args.smoke:
-    return sweep_config(args, model)
-  proto = [f"{k}={json.dumps(v)}" for k, v in _defaults.SCREEN_PROTOCOL.items()]
-  return sweep_config(argparse.Namespace(**{**vars(args), "set": proto + list(args.set or [])}), model)
+  protocol = None if args.protocol == "model" or args.smoke else _defaults.SCREEN_PROTOCOL
+  return sweep_config(args, model, overrides=protocol)
 
 
 def cmd_atlas(args, load: Callable, sweep_config: Callable) -> int:
