@@ -31,7 +31,7 @@ from fcjax._version import __version__
 
 _SUBMODULES = ("models", "objectives", "param", "transforms", "sweep", "data", "stats", "measures", "plot",
                "plot_triple", "weights", "errors", "spectrum", "demo", "cli", "result", "experiment",
-               "atlas", "distributed", "orthants")
+               "atlas", "distributed", "orthants", "triples")
 
 
 def __getattr__(name: str):

@@ -34,7 +34,7 @@ import signal
 import sys
 from typing import Any, Mapping, Sequence
 
-from fcjax import _args, _guard, _io, _readout, distributed, errors, experiment
+from fcjax import _args, _guard, _io, _readout, distributed, errors, experiment, triples
 from fcjax._args import Parser, add_wait_arg, out_path, positive_int
 from fcjax.sweep.config import MAX_IMAGE_SIZE, PRESETS, RECIPE_PARAMS  # importing it starts no JAX backend
 
@@ -169,21 +169,26 @@ def cmd_sweep(args) -> int:
     stats_result = stats.load(args.stats)
     stats_result.check_compatible(model=model.name, layer=layer, readout=cfg.readout, input_size=cfg.input_size)
   if args.units:
-    i, j = args.units
+    if len(args.units) not in (2, 3):
+      raise errors.UsageError(f"--units takes two units (a pair) or three (a triple), got {len(args.units)}")
+    combo = tuple(args.units)
   elif args.pick:
     if stats_result is None:
       raise errors.FcjaxError("--pick needs --stats STATS (from fcjax stats)")
-    i, j = experiment.pick_pair(stats_result, layer, args.pick)
+    combo = (triples.pick_triple(stats_result, layer, args.pick) if args.pick in triples.RULES
+             else experiment.pick_pair(stats_result, layer, args.pick))
   else:
-    raise errors.FcjaxError("give --units I J or --pick highest|lowest|zero with --stats")
-  model.check_unit(layer, i)
-  model.check_unit(layer, j)
-  if i == j:
-    raise errors.UsageError(f"--units needs two different units, got {i} twice")
+    raise errors.FcjaxError(f"give --units I J [K] or --pick {'|'.join(PICKS + triples.RULES)} with --stats")
+  for u in combo:
+    model.check_unit(layer, u)
+  if len(set(combo)) < len(combo):
+    raise errors.UsageError(f"--units needs {len(combo)} different units, got {' '.join(map(str, combo))}")
+  if len(combo) == 3 and model.layer(layer).channels < 3:
+    raise errors.UsageError(f"{layer} has {model.layer(layer).channels} units: a triple needs at least 3")
   _warn_post_relu(model, layer)
   out = pathlib.Path(args.out)
   with _guard.out_lock(out, "dir", wait=args.wait, say=_say):
-    result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=(i, j), out=out, weights_label=wlabel,
+    result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=combo, out=out, weights_label=wlabel,
                                  fresh=args.fresh, say=_say, stats_path=args.stats)
     info = experiment.plot_result(result, stats_result, out, args.format)
   print(result.summary())
@@ -315,8 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
   sw = sub.add_parser("sweep", help="run the cosdot sweep for one pair and plot it")
   _add_model_args(sw)
   sw.add_argument("--layer", required=True)
-  sw.add_argument("--units", nargs=2, type=int, metavar=("I", "J"))
-  sw.add_argument("--pick", choices=PICKS)
+  sw.add_argument("--units", nargs="+", type=int, metavar="I",
+                  help="two units (a pair) or three (a triple: octant verdicts, docs/triples.md)")
+  sw.add_argument("--pick", choices=PICKS + triples.RULES,
+                  help="from --stats: a pair (highest, lowest, zero correlation) or a triple (joint, independent)")
   sw.add_argument("--stats", help="stats file (for --pick, the grey cloud and the correlation)")
   sw.add_argument("--out", required=True, type=out_path)
   _add_sweep_args(sw)

@@ -205,12 +205,16 @@ def _data_line(stats_result) -> str:
 
 
 def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> dict:
-  """The combination plot, ``measures.json`` and ``result.csv`` of a one-pair sweep result, into ``out_dir``."""
+  """The combination plot, ``measures.json`` and ``result.csv`` of a one-pair sweep result, into ``out_dir`` (a triple:
+  :func:`fcjax.triples.plot_result`)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   from fcjax import measures, plot
   out_dir = pathlib.Path(out_dir)
+  if result.k == 3:
+    from fcjax import triples
+    return triples.plot_result(result, stats_result, out_dir, formats)
   i, j = (int(u) for u in result.pairs[0])
   cloud, corr = cloud_and_corr(stats_result, result.layer, i, j)
   summary = measures.summarize(result, 0, cloud=cloud)
@@ -228,10 +232,11 @@ def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Seque
   return {"plots": [str(p) for p in paths], "measures": summary}
 
 
+
 def _sweep_inputs(digest: str, model, layer: str, pair, config, extra: Mapping[str, Any]) -> dict:
   from fcjax import objectives, sweep as sweep_lib
   cfg = {k: v for k, v in config.to_dict().items() if k not in sweep_lib.EXECUTION_FIELDS}
-  return {"weights_digest": digest, "model": model.name, "layer": layer, "pair": [int(pair[0]), int(pair[1])],
+  return {"weights_digest": digest, "model": model.name, "layer": layer, "pair": [int(u) for u in pair],
           "readout": objectives.readout_name(config.readout), "config": cfg, **extra}
 
 
@@ -254,7 +259,7 @@ def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str 
 
 
 SWEEP_FILES = {"checkpoint": "dir", "inputs.json": "file", "result.json": "file", "arrays.npz": "file",
-               "measures.json": "file", "result.csv": "file", "stats_path.txt": "file",
+               "measures.json": "file", "result.csv": "file", "stats_path.txt": "file", "triple.html": "file",
                **{f"plot.{fmt}": "file" for fmt in FORMATS}}  # what a sweep folder holds (plot_result: the last 4)
 
 

@@ -76,7 +76,8 @@ def summarize(result, triple: int = 0, cloud: np.ndarray | None = None) -> dict:
   Returns:
     dict: ``triple``, ``units``, ``octants`` (names); per octant O ``verdict_O``, ``reasons_O``, ``corner_O``,
     ``corner_seeds_O``, ``projection_corner_O`` (K of the octant's quadrant in each pair of ``PAIRS3``),
-    ``pair_shows_O`` (e.g. ``["(3, 7) quadrant II"]``); ``verdicts`` (octant order), ``possible`` / ``collapsed`` /
+    ``pair_shows_O`` (a collapsed octant's pairs whose projected quadrant is collapsed too, e.g.
+    ``["(3, 7) quadrant II"]``; empty for an octant not decided collapsed); ``verdicts`` (octant order), ``possible`` / ``collapsed`` /
     ``uncertain``, ``only_triple``; ``pairs`` (each pair's projected quadrant K); ``half_axes``; ``notes``.
   """
   cl = _check(result, triple, cloud)
@@ -174,7 +175,7 @@ def _summarize(result, triple: int, cl: np.ndarray | None) -> dict:
     verdict = "uncertain" if reasons else ("possible" if corner[o] >= thr else "collapsed")
     pk = [proj[(a, b)][_PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]] for a, b in PAIRS3]
     shows = [f"({units[a]}, {units[b]}) quadrant {_PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]}"
-             for (a, b), kk in zip(PAIRS3, pk) if kk < thr]
+             for (a, b), kk in zip(PAIRS3, pk) if kk < thr] if verdict == "collapsed" else []
     out[f"verdict_{name}"], out[f"reasons_{name}"] = verdict, reasons
     out[f"corner_{name}"], out[f"corner_seeds_{name}"] = float(corner[o]), [float(v) for v in ks]
     out[f"projection_corner_{name}"], out[f"pair_shows_{name}"] = pk, shows

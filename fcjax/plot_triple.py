@@ -230,7 +230,8 @@ def _table(ax: Axes, rows: list[dict], summary: dict | None, notes: list, footer
           color="0.25", gid="fc3-notes")
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> pathlib.Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> pathlib.Path:
+  """Save ``fig`` at ``path`` atomically, in the format its suffix names (.png, .pdf or .svg)."""
   path = pathlib.Path(path)
   fmt = path.suffix.lower().lstrip(".") or "png"
   if fmt not in _SAVE_FORMATS:
@@ -275,7 +276,7 @@ def plot_triple(result, triple: int = 0, summary: dict | None = None, cloud: np.
   fig.suptitle(f"{result.model} {where} [{result.readout}]: units {units[0]}, {units[1]}, {units[2]} "
                f"(triple {triple})", fontsize=plot.FONT + 3)
   if path is not None:
-    _save(fig, path)
+    save_figure(fig, path)
   return fig
 
 

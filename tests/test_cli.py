@@ -12,6 +12,7 @@ import os
 import pathlib
 import re
 import shlex
+import json
 import subprocess
 import sys
 
@@ -282,3 +283,24 @@ def test_stats_over_two_processes_writes_once_and_matches_one(tmp_path):
                                rtol=1e-12, atol=1e-12)
   assert sorted(p.name for p in tmp_path.iterdir()) == ["one.npz", "one.npz.inputs.json", "two.npz",
                                                          "two.npz.inputs.json"]
+
+
+def test_a_triple_through_the_cli_writes_its_figure_page_and_octant_verdicts(capsys, tmp_path):
+  """fcjax sweep --units I J K: the triple's sweep folder (figure, 3-D page, octant verdicts), and fcjax plot
+  redraws it; --pick joint takes the triple of the joint rule from a stats file."""
+  out = tmp_path / "t"
+  base = ["sweep", "--model", "demo", "--layer", "conv4_pre_relu", "--smoke", "--set", "n_directions=8",
+          "--set", "steps=4", "--set", "block_steps=4", "--format", "png"]
+  code = cli.main(base + ["--units", "3", "7", "11", "--out", str(out)])
+  cap = capsys.readouterr()
+  text = cap.out
+  assert code == 0, cap.err
+  assert "units (3, 7, 11): 28 directions" in text and "+++ " in text
+  summary = json.loads((out / "measures.json").read_text())
+  assert summary["units"] == [3, 7, 11] and summary["octants"][0] == "+++" and len(summary["verdicts"]) == 8
+  page = (out / "triple.html").read_text()
+  assert "<canvas" in page and "http" not in page.replace("http://www.w3.org", "")
+  assert (out / "plot.png").stat().st_size > 10_000
+  (out / "plot.png").unlink()
+  code = cli.main(["plot", str(out)])
+  assert code == 0 and (out / "plot.png").is_file(), capsys.readouterr().err
