@@ -304,3 +304,13 @@ def test_a_triple_through_the_cli_writes_its_figure_page_and_octant_verdicts(cap
   (out / "plot.png").unlink()
   code = cli.main(["plot", str(out)])
   assert code == 0 and (out / "plot.png").is_file(), capsys.readouterr().err
+  from atlas_case import model_params_stats
+  from fcjax import stats
+  _, _, st = model_params_stats()
+  st.save(tmp_path / "stats.npz")
+  want = stats.select_triples(st.layers["conv4_pre_relu"].corr, 1, st.layers["conv4_pre_relu"].dead)["joint"][0][:3]
+  code = cli.main(base + ["--pick", "joint", "--stats", str(tmp_path / "stats.npz"), "--out", str(tmp_path / "j")])
+  cap = capsys.readouterr()
+  assert code == 0, cap.err
+  assert json.loads((tmp_path / "j" / "measures.json").read_text())["units"] == list(want)
+  assert json.loads((tmp_path / "j" / "measures.json").read_text())["cloud_n"] > 0   # the stats' cloud is used
