@@ -306,6 +306,19 @@ img.figure{max-width:100%;display:block;margin-top:10px}
 </style>""".replace("ONLY_TRIPLE_FACE", ONLY_TRIPLE_FACE)
 
 
+def _corner_point(summary: dict | None, name: str, k) -> list | None:
+  """The octant's corner point in the scaled space, sign_i K R_i (R_i the reach of its bounding half-axis), or None
+  where the summary has no reaches."""
+  axes = (summary or {}).get("half_axes")
+  if not axes or k is None:
+    return None
+  try:
+    return [(1 if sg == "+" else -1) * float(k) * float(axes[f"{'xyz'[i]}{sg}"]["reach_scaled"])
+            for i, sg in enumerate(name)]
+  except (KeyError, TypeError, ValueError):
+    return None
+
+
 def write_triple_html(result, triple: int = 0, summary: dict | None = None, cloud: np.ndarray | None = None,
                       path: str | os.PathLike = "triple.html", *, figure: bool = True) -> pathlib.Path:
   """Write a standalone page (no external resource) for one triple, atomically: the interactive 3-D view
@@ -315,7 +328,8 @@ def write_triple_html(result, triple: int = 0, summary: dict | None = None, clou
   rows = octant_rows(summ)
   title = f"{result.model} {result.layer or 'features'} [{result.readout}]: units {units[0]}, {units[1]}, {units[2]}"
   view = _view3d.view3d_html(best, None if cloud_raw is None else cloud_raw / scales,
-                             [{"name": r["name"], "verdict": r["verdict"], "corner": r["corner"]} for r in rows],
+                             [{"name": r["name"], "verdict": r["verdict"], "corner": r["corner"],
+                               "point": _corner_point(summ, r["name"], r["corner"])} for r in rows],
                              labels=[f"unit {u}" for u in units], title=f"triple {triple}: units {units}",
                              element_id=f"fc3d-triple-{triple}")
   meta = (f"scales (phase-1 maxima) {', '.join(f'{s:.4g}' for s in scales)}; {best.shape[0]} directions (best of "

@@ -177,3 +177,18 @@ def test_view3d_fragment_escapes_thins_and_names():
   assert 'id="mine"' in _view3d.view3d_html(pts, None, [], labels="ijk", title="t", element_id="mine")
   with pytest.raises(ValueError):
     _view3d.view3d_html(pts, None, [], labels=["i", "j"], title="t")
+
+
+def test_the_3d_view_places_each_octant_at_its_corner_point_from_the_real_summary(tmp_path):
+  """With fcjax.orthants' summary (which has the half-axis reaches) each octant's disc sits at sign_i K R_i."""
+  from fcjax import orthants
+  r = case.result()
+  s = orthants.summarize(r, 0, cloud=case.cloud())
+  page = plot_triple.write_triple_html(r, 0, summary=s, cloud=case.cloud(), path=tmp_path / "t.html",
+                                       figure=False).read_text()
+  data = json.loads(re.search(r'<script type="application/json" class="fc3d-data">(.*?)</script>', page,
+                              re.S).group(1).replace("<\\/", "</"))
+  for o in data["octants"]:
+    want = [(1 if sg == "+" else -1) * s[f"corner_{o['name']}"] * s["half_axes"][f"{'xyz'[i]}{sg}"]["reach_scaled"]
+            for i, sg in enumerate(o["name"])]
+    assert o["point"] == pytest.approx(want, abs=1e-3), o["name"]
