@@ -1,4 +1,7 @@
-"""The cosdot sweep: which directions can a pair of units be driven to?
+"""The cosdot sweep: which directions can a pair (or a triple) of units be driven to?
+
+Triples (``pairs=[(i, j, k)]``) run the same phases with directions spread over the sphere instead of angles on the
+circle (``SweepConfig.directions``; docs/triples.md) and get octant verdicts from :mod:`fcjax.orthants`.
 
 For every pair of units (i, j) of one layer, the sweep follows the paper (Hamblin, Alvarez & Konkle, "Experiment and
 Visualization") in phases built for the verdicts (docs/measures.md), each a batch of the same compiled program:

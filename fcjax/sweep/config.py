@@ -61,7 +61,8 @@ class SweepConfig:
   """Settings of a sweep. Defaults are the paper's where it states them, else the reference it cites.
 
   ``seed``, ``learning_rate``, ``redirect_steps`` and ``steps`` are traced: changing them reuses the compiled
-  programs. ``n_angles``, ``n_seeds`` and ``chunk_size`` set the batch shape; the rest selects the program.
+  programs. ``n_angles`` (pairs), ``n_directions`` (triples), ``n_seeds`` and ``chunk_size`` set the batch shape; the
+  rest selects the program.
   """
 
   # Unit readout: 'neuron' = the channel at the spatial centre (Lucid's neuron objective, which the paper's
