@@ -114,3 +114,21 @@ def test_bad_triples_are_refused_in_one_line():
     orthants.summarize(tri, 1)
   with pytest.raises(errors.FcjaxError, match=r"\[N, 3\]"):
     orthants.summarize(tri, 0, cloud=np.zeros((5, 2)))
+
+
+def test_an_interrupted_triple_resumes_to_the_uninterrupted_result(tmp_path):
+  cfg = CONFIG.replace(n_directions=8, steps=20, block_steps=10)
+  whole = sweep.run(_triple_f, None, cfg, pairs=[(0, 1, 2)])
+
+  def stop(info):
+    if info["phase"] == 2 and info["block"] == 1:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    sweep.run(_triple_f, None, cfg, pairs=[(0, 1, 2)], resume_dir=tmp_path / "ck", callback=stop)
+  resumed = sweep.run(_triple_f, None, cfg, pairs=[(0, 1, 2)], resume_dir=tmp_path / "ck")
+  assert resumed.meta["resumed_from"] == {"phase": 2, "block": 1}
+  for name in ("y", "c", "axis_y", "norm", "y_phase2", "images"):
+    np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
+  with pytest.raises(errors.ConfigMismatchError):   # the checkpoint of a triple is not a pair's
+    sweep.run(_triple_f, None, cfg, pairs=[(0, 1)], resume_dir=tmp_path / "ck")
