@@ -192,6 +192,39 @@ def _natural_reach(cloud_raw: np.ndarray | None) -> tuple[np.ndarray, np.ndarray
   return nat, cnt
 
 
+def judge(corner: float, corner_seeds: np.ndarray, bounding, *, units, under, raw_reach, natural, dominated: int,
+          guarded, reach, bad_scale: bool, diverged: float, region: str, target: str) -> tuple[str, list]:
+  """The verdict of one quadrant (or octant) and its reasons (module docstring: the rules), the one place they are
+  decided for pairs and triples (:mod:`fcjax.orthants`).
+
+  Args: ``corner`` its K; ``corner_seeds`` float [S] each seed's K; ``bounding`` the indices of its half-axes (unit
+  slot u: 2u positive, 2u + 1 negative); ``under`` bool [2k] / ``raw_reach`` / ``natural`` float [2k] per half-axis;
+  ``dominated`` its directions still beaten after refinement; ``guarded`` slots of units never driven above 0;
+  ``reach`` float [2k] the scaled reaches; ``diverged`` the fraction of its images not finite; ``region`` /
+  ``target`` words for the reasons ('quadrant' / 'angle', 'octant' / 'direction').
+  """
+  thr, reasons = CORNER_COLLAPSED, []
+  if (abs(corner - thr) <= CORNER_BAND * thr and np.isfinite(corner_seeds).any()
+      and corner - np.nanmin(corner_seeds) > abs(corner - thr)):
+    reasons.append(f"seeds: K {corner:.2f} is within {100 * CORNER_BAND:g}% of {thr:g} and the seeds spread "
+                   f"wider than that (corner {', '.join(f'{v:.2f}' for v in corner_seeds)})")
+  for h in bounding:
+    if under[h]:
+      reasons.append(f"under-reached: {_axis_name(units, h)} reaches {raw_reach[h]:.3g}, natural images "
+                     f"{natural[h]:.3g} ({100 * NATURAL_QUANTILE:g}% quantile): the optimiser did not leave the cloud")
+  if dominated and corner < thr:  # "possible" is shown by an image; only an absence needs convergence
+    reasons.append(f"under-optimised: {dominated} {target}(s) in this {region} are still beaten on their own "
+                   "objective by another image after refinement")
+  for slot in guarded:
+    if 2 * slot in bounding and not reach[2 * slot] > 0:
+      reasons.append(f"guarded: unit {units[slot]} never went above 0 in any phase (restarts included)")
+  if diverged > DIVERGED_FRACTION:
+    reasons.append(f"diverged: {100 * diverged:.0f}% of this {region}'s images are not finite")
+  if bad_scale:
+    reasons.append("scale: a unit scale is not positive")
+  return ("uncertain" if reasons else "possible" if corner >= thr else "collapsed"), reasons
+
+
 def summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
               reach_halfwidth: float = REACH_HALFWIDTH) -> dict:
   """All measures and verdicts of one pair: :func:`_summarize`, with NumPy's warnings about non-finite values
@@ -282,32 +315,13 @@ def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   guarded = [int(g[1]) for g in (getattr(result, "meta", None) or {}).get("scale_guarded", []) if int(g[0]) == pair]
   dominated = _dominated_quadrants(result, pair, thetas)
 
-  thr = CORNER_COLLAPSED
   for k, name in enumerate(QUADRANTS):
-    hx, hy = QUADRANT_AXES[k]
-    reasons = []
-    ks = corner_seeds[:, k]
-    near = abs(corner[k] - thr) <= CORNER_BAND * thr
-    if near and np.isfinite(ks).any() and corner[k] - np.nanmin(ks) > abs(corner[k] - thr):
-      reasons.append(f"seeds: K {corner[k]:.2f} is within {100 * CORNER_BAND:g}% of {thr:g} and the seeds spread "
-                     f"wider than that (corner {', '.join(f'{v:.2f}' for v in ks)})")
-    for h in (hx, hy):
-      if under[h]:
-        reasons.append(f"under-reached: {_axis_name(units, h)} reaches {raw_reach[h]:.3g}, natural images "
-                       f"{nat[h]:.3g} ({100 * NATURAL_QUANTILE:g}% quantile): the optimiser did not leave the cloud")
-    if dominated[k] and corner[k] < thr:  # "possible" is shown by an image; only an absence needs convergence
-      reasons.append(f"under-optimised: {dominated[k]} angle(s) in this quadrant are still beaten on their own "
-                     "objective by another image after refinement")
-    for slot in guarded:
-      if 2 * slot in (hx, hy) and not reach[2 * slot] > 0:
-        reasons.append(f"guarded: unit {units[slot]} never went above 0 in any phase (restarts included)")
     sel = qi == k
-    bad = float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0
-    if bad > DIVERGED_FRACTION:
-      reasons.append(f"diverged: {100 * bad:.0f}% of this quadrant's images are not finite")
-    if bad_scale:
-      reasons.append("scale: a unit scale is not positive")
-    verdict = "uncertain" if reasons else ("possible" if corner[k] >= thr else "collapsed")
+    ks = corner_seeds[:, k]
+    verdict, reasons = judge(
+        corner[k], ks, QUADRANT_AXES[k], units=units, under=under, raw_reach=raw_reach, natural=nat,
+        dominated=dominated[k], guarded=guarded, reach=reach, bad_scale=bad_scale,
+        diverged=float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0, region="quadrant", target="angle")
     out[f"verdict_{name}"], out[f"reasons_{name}"] = verdict, reasons
     out[f"corner_{name}"], out[f"corner_seeds_{name}"] = float(corner[k]), [float(v) for v in ks]
     sx, sy = QUADRANT_SIGNS[k]

@@ -39,8 +39,8 @@ import numpy as np
 
 from fcjax import _orthant, errors
 from fcjax._select import best_seed
-from fcjax.measures import (CORNER_BAND, CORNER_COLLAPSED, DIVERGED_FRACTION, NATURAL_MIN_POINTS, NATURAL_QUANTILE,
-                            QUADRANTS, VERDICTS, fmt)
+from fcjax.measures import (CORNER_BAND, CORNER_COLLAPSED, NATURAL_MIN_POINTS, NATURAL_QUANTILE, QUADRANTS,
+                            VERDICTS, fmt, judge)
 
 OCTANTS = _orthant.orthant_names(3)  # "+++", "++-", "+-+", "+--", "-++", "-+-", "--+", "---"
 HALF_AXES3 = ("x+", "x-", "y+", "y-", "z+", "z-")  # x, y, z = the triple's first, second and third unit
@@ -149,30 +149,12 @@ def _summarize(result, triple: int, cl: np.ndarray | None) -> dict:
   for o, name in enumerate(OCTANTS):
     sg = signs[o]
     bounding = [2 * i + (0 if sg[i] > 0 else 1) for i in range(3)]
-    reasons = []
     ks = corner_seeds[:, o]
-    if (abs(corner[o] - thr) <= CORNER_BAND * thr and np.isfinite(ks).any()
-        and corner[o] - np.nanmin(ks) > abs(corner[o] - thr)):
-      reasons.append(f"seeds: K {corner[o]:.2f} is within {100 * CORNER_BAND:g}% of {thr:g} and the seeds spread "
-                     f"wider than that (corner {', '.join(f'{v:.2f}' for v in ks)})")
-    for h in bounding:
-      if under[h]:
-        reasons.append(f"under-reached: unit {units[h // 2]}'s {'positive' if h % 2 == 0 else 'negative'} "
-                       f"half-axis reaches {raw_reach[h]:.3g}, natural images {nat[h]:.3g} "
-                       f"({100 * NATURAL_QUANTILE:g}% quantile): the optimiser did not leave the cloud")
-    if dominated[o] and corner[o] < thr:
-      reasons.append(f"under-optimised: {dominated[o]} direction(s) in this octant are still beaten on their own "
-                     "objective by another image after refinement")
-    for slot in guarded:
-      if 2 * slot in bounding and not reach[2 * slot] > 0:
-        reasons.append(f"guarded: unit {units[slot]} never went above 0 in any phase")
     sel = oct_of == o
-    bad = float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0
-    if bad > DIVERGED_FRACTION:
-      reasons.append(f"diverged: {100 * bad:.0f}% of this octant's images are not finite")
-    if bad_scale:
-      reasons.append("scale: a unit scale is not positive")
-    verdict = "uncertain" if reasons else ("possible" if corner[o] >= thr else "collapsed")
+    verdict, reasons = judge(
+        corner[o], ks, bounding, units=units, under=under, raw_reach=raw_reach, natural=nat, dominated=dominated[o],
+        guarded=guarded, reach=reach, bad_scale=bad_scale,
+        diverged=float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0, region="octant", target="direction")
     pk = [proj[(a, b)][_PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]] for a, b in PAIRS3]
     shows = [f"({units[a]}, {units[b]}) quadrant {_PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]}"
              for (a, b), kk in zip(PAIRS3, pk) if kk < thr] if verdict == "collapsed" else []
