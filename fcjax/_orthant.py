@@ -19,6 +19,8 @@ import itertools
 
 import numpy as np
 
+from fcjax import errors
+
 UNREACHED = 1e-3  # a half-axis reaching less than this fraction of its unit's other half is not reached
 
 
@@ -85,3 +87,16 @@ def orthant_of(directions: np.ndarray, *, atol: float = 1e-6) -> np.ndarray:
   on_plane = np.any(np.abs(d) <= atol, axis=-1)
   bits = (d < 0).astype(np.int64) @ (2 ** np.arange(k - 1, -1, -1))  # product order: '+' = 0, '-' = 1, first bit
   return np.where(on_plane, -1, bits)
+
+
+def finite_cloud(cloud, k: int) -> tuple[np.ndarray | None, int]:
+  """(the finite rows float64 [n, k], how many rows were not finite) of natural-image activations of a combination of
+  k units; (None, 0) for None. Anything but [N, k] is refused in one line (:class:`~fcjax.errors.FcjaxError`)."""
+  if cloud is None:
+    return None, 0
+  cl = np.asarray(cloud, np.float64)
+  if cl.ndim != 2 or cl.shape[1] != k:
+    who = {2: "the pair's two", 3: "the triple's three"}.get(k, f"the {k}")
+    raise errors.FcjaxError(f"cloud must be [N, {k}] raw activations of {who} units, got shape {cl.shape}")
+  ok = np.all(np.isfinite(cl), axis=1)
+  return cl[ok], int((~ok).sum())

@@ -255,10 +255,7 @@ def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   n_pairs = int(np.asarray(result.pairs).shape[0])
   if not 0 <= pair < n_pairs:
     raise errors.FcjaxError(f"pair index {pair} out of range: this result has {n_pairs} pair(s) (0..{n_pairs - 1})")
-  cl = None if cloud is None else np.asarray(cloud, np.float64)
-  if cl is not None and (cl.ndim != 2 or cl.shape[1] != 2):
-    raise errors.FcjaxError(f"cloud must be [N, 2] activations of the pair's two units, got shape {cl.shape}")
-  cl = None if cl is None else cl[np.all(np.isfinite(cl), axis=1)]
+  cl, _ = _orthant.finite_cloud(cloud, 2)
   thetas = np.asarray(result.thetas, np.float64)
   c = np.asarray(result.c[pair], np.float64)          # [A, S]
   scales = np.asarray(result.scales[pair], np.float64)

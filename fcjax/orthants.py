@@ -57,12 +57,7 @@ def _check(result, triple: int, cloud) -> np.ndarray | None:
   if not 0 <= triple < pairs.shape[0]:
     raise errors.FcjaxError(f"triple index {triple} out of range: this result has {pairs.shape[0]} triple(s) "
                             f"(0..{pairs.shape[0] - 1})")
-  if cloud is None:
-    return None
-  cl = np.asarray(cloud, np.float64)
-  if cl.ndim != 2 or cl.shape[1] != 3:
-    raise errors.FcjaxError(f"cloud must be [N, 3] activations of the triple's three units, got shape {cl.shape}")
-  return cl[np.all(np.isfinite(cl), axis=1)]
+  return _orthant.finite_cloud(cloud, 3)[0]
 
 
 def summarize(result, triple: int = 0, cloud: np.ndarray | None = None) -> dict:

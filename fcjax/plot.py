@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from fcjax import errors, measures
+from fcjax import _orthant, errors, measures
 
 LOOP_COLOR = "#d62728"
 CLOUD_COLOR = "0.55"
@@ -91,12 +91,7 @@ def _check(result, pair: int, cloud) -> np.ndarray | None:
     i, j = (int(u) for u in result.pairs[pair])
     raise errors.FcjaxError(f"cannot draw pair ({i}, {j}): unit scales {s.tolist()} must be positive (phase 1 never "
                             "drove a unit above 0; check the layer, use a pre-ReLU tensor, or run more steps)")
-  if cloud is None:
-    return None
-  cloud = np.asarray(cloud, np.float64)
-  if cloud.ndim != 2 or cloud.shape[1] != 2:
-    raise errors.FcjaxError(f"cloud must be [N, 2] raw activations of the pair's two units, got shape {cloud.shape}")
-  return cloud[np.all(np.isfinite(cloud), axis=1)]
+  return _orthant.finite_cloud(cloud, 2)[0]
 
 
 def annotations(result, pair: int = 0, cloud: np.ndarray | None = None, *, loop_scale: float | None = None,

@@ -34,7 +34,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from fcjax import _io, _view3d, errors, measures, orthants, plot
+from fcjax import _io, _orthant, _view3d, errors, measures, orthants, plot
 from fcjax._view3d import OCTANT_COLORS, OCTANTS
 
 PROJECTIONS = ((0, 1), (0, 2), (1, 2))  # unit positions in the triple of each projection panel
@@ -58,15 +58,10 @@ def _check(result, triple: int, cloud, notes: list) -> np.ndarray | None:
   if s.shape != (3,) or not np.all(np.isfinite(s) & (s > 0)):
     raise errors.FcjaxError(f"cannot draw triple {tuple(int(u) for u in pairs[triple])}: unit scales {s.tolist()} "
                             "must be three positive numbers (phase 1 never drove a unit above 0)")
-  if cloud is None:
-    return None
-  cloud = np.asarray(cloud, np.float64)
-  if cloud.ndim != 2 or cloud.shape[1] != 3:
-    raise errors.FcjaxError(f"cloud must be [N, 3] raw activations of the triple's three units, got {cloud.shape}")
-  ok = np.all(np.isfinite(cloud), axis=1)
-  if not ok.all():
-    notes.append(f"{int((~ok).sum())} of {ok.size} natural points not finite: not drawn")
-  return cloud[ok]
+  cl, dropped = _orthant.finite_cloud(cloud, 3)
+  if dropped:
+    notes.append(f"{dropped} of {dropped + len(cl)} natural points not finite: not drawn")
+  return cl
 
 
 def _summary(result, triple: int, cloud, summary: dict | None) -> dict | None:
