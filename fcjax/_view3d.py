@@ -37,6 +37,9 @@ MAX_CLOUD = 4000  # natural points shipped to the page: enough to see the cloud'
 CLOUD_QUANTILE = 0.99  # the view is sized to hold this fraction of the natural points (outliers may fall outside)
 DIGITS = 4  # decimals kept of each scaled coordinate (the axis tips are at 1)
 CANVAS = (480, 420)  # css pixels
+SCALED_SPACE = "axes: each unit over its phase-1 maximum (tips at 1)"
+REACH_SPACE = ("axes: each unit over the reach of its own half-axis, so every half-axis ends at \u00b11 and an octant's "
+               "corner point is K(\u00b11, \u00b11, \u00b11)")
 
 
 def octant_of(points: np.ndarray) -> np.ndarray:
@@ -62,8 +65,7 @@ def _finite_rows(a: np.ndarray | None, what: str, notes: list) -> np.ndarray:
 
 
 def _octant_rows(octants: Sequence[Mapping] | Mapping[str, Mapping]) -> list[dict]:
-  """The eight octants as ``{'name', 'verdict', 'corner', 'point'}`` in OCTANTS order (corner None where not finite;
-  point: the octant's corner point [3] where given and finite, else None: K (±1, ±1, ±1) is drawn)."""
+  """The eight octants as ``{'name', 'verdict', 'corner'}`` in OCTANTS order (corner None where not finite)."""
   if isinstance(octants, Mapping):
     octants = [dict(octants.get(n, {}), name=n) for n in OCTANTS]
   by_name = {str(o.get("name")): o for o in octants}
@@ -73,10 +75,7 @@ def _octant_rows(octants: Sequence[Mapping] | Mapping[str, Mapping]) -> list[dic
     k = o.get("corner")
     k = float(k) if k is not None and math.isfinite(float(k)) else None
     v = o.get("verdict")
-    pt = o.get("point")
-    pt = ([round(float(x), DIGITS) for x in pt] if pt is not None and len(pt) == 3
-          and all(math.isfinite(float(x)) for x in pt) and k is not None else None)
-    rows.append({"name": n, "verdict": v if v in VERDICT_COLORS else None, "corner": k, "point": pt})
+    rows.append({"name": n, "verdict": v if v in VERDICT_COLORS else None, "corner": k})
   return rows
 
 
@@ -158,7 +157,7 @@ _SCRIPT = r"""<script>
     for (c = 0; c < D.cloud.length; c++) items.push([project(D.cloud[c]), 0, c]);
     for (c = 0; c < D.points.length; c++) items.push([project(D.points[c]), 1, c]);
     for (c = 0; c < 8; c++) {
-      if (D.octants[c].corner !== null) items.push([project(anchor(c)), 2, c]);
+      if (D.octants[c].corner !== null) items.push([project(corner(c, D.octants[c].corner)), 2, c]);
     }
     items.sort(function (u, v) { return v[0][2] - u[0][2]; });
     for (c = 0; c < items.length; c++) {
@@ -169,17 +168,13 @@ _SCRIPT = r"""<script>
         ctx.beginPath(); ctx.arc(q[0], q[1], 3.2, 0, 2 * Math.PI); ctx.fill(); ctx.stroke(); continue;
       }
       var o = D.octants[it[2]], col = D.verdict_colors[o.verdict] || D.no_verdict;
-      line([0, 0, 0], anchor(it[2]), col, 0.8, [2, 3]);
+      line([0, 0, 0], corner(it[2], o.corner), col, 0.8, [2, 3]);
       ctx.globalAlpha = 0.35; ctx.fillStyle = col;
       ctx.beginPath(); ctx.arc(q[0], q[1], 9, 0, 2 * Math.PI); ctx.fill();
       ctx.globalAlpha = 1; ctx.strokeStyle = col; ctx.lineWidth = 1.5; ctx.setLineDash([]); ctx.stroke();
       ctx.font = "600 11px ui-monospace, monospace"; ctx.fillStyle = col; ctx.fillText(o.name, q[0] + 10, q[1] + 4);
     }
     canvas.dataset.yaw = view.yaw.toFixed(4); canvas.dataset.pitch = view.pitch.toFixed(4);
-  }
-  function anchor(c) {  // the octant's corner point: given (K times each half-axis's reach), else K (+-1, +-1, +-1)
-    var o = D.octants[c];
-    return o.point !== null ? o.point : corner(c, o.corner);
   }
   function corner(octant, r) {  // r (+-1, +-1, +-1) with the signs of the octant (bit 2: first unit negative)
     return [(octant & 4 ? -r : r), (octant & 2 ? -r : r), (octant & 1 ? -r : r)];
@@ -205,15 +200,13 @@ _SCRIPT = r"""<script>
 </script>"""
 
 
-def _extent(points: np.ndarray, cloud: np.ndarray, corners: list[dict]) -> tuple[list, float]:
+def _extent(points: np.ndarray, cloud: np.ndarray, corners: list) -> tuple[list, float]:
   """Each axis's [low, high] (at least [-1, 1], 5% beyond the data) and the radius the canvas must hold (any turn
   of an orthographic view keeps a point within its norm of the centre): the furthest reached point, axis end or
   corner disc, and the CLOUD_QUANTILE quantile of the natural points' norms (a few far ones may leave the canvas)."""
   allp = np.concatenate([points, cloud, np.eye(3), -np.eye(3)], 0)
   lo, hi = np.minimum(allp.min(0), -1.0) * 1.05, np.maximum(allp.max(0), 1.0) * 1.05
-  radius = max(float(np.abs(np.concatenate([lo, hi])).max()),
-               max([0.0] + [math.sqrt(3) * r["corner"] if r["point"] is None else float(np.linalg.norm(r["point"]))
-                            for r in corners if r["corner"]]))
+  radius = max(float(np.abs(np.concatenate([lo, hi])).max()), math.sqrt(3) * max([0.0] + [k for k in corners if k]))
   if points.size:
     radius = max(radius, float(np.linalg.norm(points, axis=1).max()))
   if cloud.size:
@@ -223,7 +216,7 @@ def _extent(points: np.ndarray, cloud: np.ndarray, corners: list[dict]) -> tuple
 
 def view3d_html(points: np.ndarray, cloud: np.ndarray | None,
                 octants: Sequence[Mapping] | Mapping[str, Mapping], *, labels: Sequence[str], title: str,
-                element_id: str | None = None) -> str:
+                element_id: str | None = None, space: str = SCALED_SPACE) -> str:
   """An interactive 3-D view (module docstring) as an HTML fragment: one ``<div class="fc3d">``.
 
   Args:
@@ -232,12 +225,13 @@ def view3d_html(points: np.ndarray, cloud: np.ndarray | None,
     cloud: optional float [N, 3] natural-image activations, scaled the same way (grey); non-finite rows dropped,
       more than MAX_CLOUD thinned.
     octants: the eight octants, either a sequence of dicts with keys ``name`` (one of OCTANTS), ``verdict``
-      ('possible' / 'collapsed' / 'uncertain', or None), ``corner`` (K in [0, 1], or None / NaN) and optionally
-      ``point`` (the corner point [3] in the scaled space: sign_i K R_i), or a mapping
+      ('possible' / 'collapsed' / 'uncertain', or None) and ``corner`` (K in [0, 1], or None / NaN), or a mapping
       from name to such a dict. A missing octant shows 'n/a'.
     labels: the three axis labels (units i, j, k).
     title: a line above the view.
     element_id: the ``id`` of the ``<div>``; default ``'fc3d-'`` + a digest of the content.
+    space: what the coordinates are, for the hint line (``SCALED_SPACE`` or ``REACH_SPACE``: each coordinate over
+      the reach of its own half-axis, where an octant's corner point is exactly K(±1, ±1, ±1)).
 
   Returns:
     the fragment (str). Its script needs no other script and fetches nothing.
@@ -254,7 +248,7 @@ def view3d_html(points: np.ndarray, cloud: np.ndarray | None,
   rows = _octant_rows(octants)
   oct_idx = octant_of(pts)
   counts = np.bincount(oct_idx[oct_idx >= 0], minlength=8)
-  axes, radius = _extent(pts, cl, rows)
+  axes, radius = _extent(pts, cl, [r["corner"] for r in rows])
   data = {"points": pts.round(DIGITS).tolist(), "cloud": cl.round(DIGITS).tolist(),
           "point_colors": [OCTANT_COLORS[n] if n >= 0 else OFF_OCTANT_COLOR for n in oct_idx],
           "octants": rows, "labels": [str(s) for s in labels], "axes": axes, "extent": radius,
@@ -267,9 +261,8 @@ def view3d_html(points: np.ndarray, cloud: np.ndarray | None,
   return (f'<div class="fc3d" id="{html.escape(element_id)}" style="{_CSS}">{_STYLE}'
           f'<div class="fc3d-title">{html.escape(title)}</div>'
           f'<canvas width="{w}" height="{h}" aria-label="{html.escape(title)}: 3-D view, drag to rotate"></canvas>'
-          '<div class="fc3d-hint">drag to rotate, double-click to reset; axes scaled by each unit\'s phase-1 max '
-          "(tips at 1); discs: each octant's corner point (K times each half-axis's reach, where the summary gives the "
-          "reaches; else K(&plusmn;1, &plusmn;1, &plusmn;1)), coloured by verdict"
+          f'<div class="fc3d-hint">drag to rotate, double-click to reset; {html.escape(space)}; discs: each '
+          "octant's corner K at K(&plusmn;1, &plusmn;1, &plusmn;1), coloured by verdict"
           f'</div>{_legend(rows, counts)}<div class="fc3d-notes">{note_html}</div>'
           f'<script type="application/json" class="fc3d-data">{payload}</script>{_SCRIPT}</div>')
 

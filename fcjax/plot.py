@@ -117,6 +117,14 @@ def annotations(result, pair: int = 0, cloud: np.ndarray | None = None, *, loop_
           f"paper rel. C: {row('paper_rel_c_')}"]
 
 
+def _targets(result, cfg: dict) -> str:
+  """'24 angles' for a pair result, '148 directions' for a triple's (the directions it actually ran)."""
+  th = np.asarray(getattr(result, "thetas", ()))
+  if th.ndim == 2:
+    return f"{th.shape[0]} directions"
+  return f"{cfg['n_angles'] if cfg.get('n_angles') is not None else '?'} angles"
+
+
 def footer_lines(result, provenance: Sequence[str] = ()) -> list[str]:
   """What made a panel: objective, recipe, model and weights (from ``result.config`` / ``result.meta``), then the
   caller's ``provenance`` strings (e.g. 'data: procedural, n = 1000'). Unknown fields read '?'."""
@@ -126,7 +134,7 @@ def footer_lines(result, provenance: Sequence[str] = ()) -> list[str]:
   obj = f"cosdot p = {g(cfg, 'p')}, {floor}"
   recipe = (f"recipe: param {g(cfg, 'param')}, transforms {g(cfg, 'transforms')}, {g(cfg, 'optimizer')} "
             f"lr {g(cfg, 'learning_rate')}, {g(cfg, 'steps')} steps, {g(cfg, 'n_seeds')} seeds x "
-            f"{g(cfg, 'n_angles')} angles, canvas {g(cfg, 'canvas_size')} px -> input {g(cfg, 'input_size')} px")
+            f"{_targets(result, cfg)}, canvas {g(cfg, 'canvas_size')} px -> input {g(cfg, 'input_size')} px")
   digest = str(meta.get("params_digest") or "?")[:12]
   model = (f"model: {result.model} {result.layer or 'features'} [{result.readout}], weights {meta.get('weights', '?')}"
            f" (digest {digest})")

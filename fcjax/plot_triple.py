@@ -158,7 +158,9 @@ def _projection(ax: Axes, a: int, b: int, units, scales, best, octs, axis_pts, c
     boxes.append(cloud_s[:, [a, b]])
   ext = np.concatenate(boxes, 0)
   lo, hi = ext.min(0), ext.max(0)
-  m = 0.06 * float(max(np.ptp(ext[:, 0]), np.ptp(ext[:, 1]), 1.0))
+  # a square box with each axis over its own extent: the units' ranges may differ by orders of magnitude (no polar
+  # loop here that would need an equal aspect)
+  mx, my = (0.06 * float(max(np.ptp(ext[:, t]), 1.0)) for t in (0, 1))
   ax.axhline(0.0, color="0.35", lw=0.6, zorder=1.5)
   ax.axvline(0.0, color="0.35", lw=0.6, zorder=1.5)
   if axis_pts.size:
@@ -174,9 +176,9 @@ def _projection(ax: Axes, a: int, b: int, units, scales, best, octs, axis_pts, c
             ha="right" if sx > 0 else "left", va="top" if sy > 0 else "bottom", fontsize=plot.FONT + 1,
             color=plot.VERDICT_COLORS["collapsed"] if bad else "0.55", weight="bold" if bad else "normal",
             gid="fc3-pair-collapsed" if bad else "fc3-quadrant")
-  ax.set_aspect("equal")
-  ax.set_xlim(min(lo[0], -1.0) - m, max(hi[0], 1.0) + m)
-  ax.set_ylim(min(lo[1], -1.0) - m, max(hi[1], 1.0) + m)
+  ax.set_box_aspect(1)
+  ax.set_xlim(min(lo[0], -1.0) - mx, max(hi[0], 1.0) + mx)
+  ax.set_ylim(min(lo[1], -1.0) - my, max(hi[1], 1.0) + my)
   for name in ("top", "right"):
     ax.spines[name].set_visible(False)
   for axis, s in ((ax.xaxis, scales[a]), (ax.yaxis, scales[b])):
@@ -301,17 +303,19 @@ img.figure{max-width:100%;display:block;margin-top:10px}
 </style>""".replace("ONLY_TRIPLE_FACE", ONLY_TRIPLE_FACE)
 
 
-def _corner_point(summary: dict | None, name: str, k) -> list | None:
-  """The octant's corner point in the scaled space, sign_i K R_i (R_i the reach of its bounding half-axis), or None
-  where the summary has no reaches."""
-  axes = (summary or {}).get("half_axes")
-  if not axes or k is None:
-    return None
+def _reach_space(summary: dict | None, scaled: np.ndarray, cloud_s):
+  """(points, cloud, space) for the 3-D view: in the reach-normalised space of the measures (each coordinate over
+  the reach of its own half-axis, :func:`fcjax._orthant.normalise`) when the summary gives the six reaches, where
+  lopsided units stay readable and an octant's corner point is K(±1, ±1, ±1); else the scaled space as given."""
+  axes = (summary or {}).get("half_axes") or {}
   try:
-    return [(1 if sg == "+" else -1) * float(k) * float(axes[f"{'xyz'[i]}{sg}"]["reach_scaled"])
-            for i, sg in enumerate(name)]
+    reach = np.array([float(axes[h]["reach_scaled"]) for h in orthants.HALF_AXES3])
   except (KeyError, TypeError, ValueError):
-    return None
+    return scaled, cloud_s, _view3d.SCALED_SPACE
+  if not np.all(np.isfinite(reach) & (reach > 0)):
+    return scaled, cloud_s, _view3d.SCALED_SPACE
+  return (_orthant.normalise(scaled, reach), None if cloud_s is None else _orthant.normalise(cloud_s, reach),
+          _view3d.REACH_SPACE)
 
 
 def write_triple_html(result, triple: int = 0, summary: dict | None = None, cloud: np.ndarray | None = None,
@@ -322,11 +326,11 @@ def write_triple_html(result, triple: int = 0, summary: dict | None = None, clou
   notes, cloud_raw, summ, scales, units, best, _, _ = _prepare(result, triple, summary, cloud)
   rows = octant_rows(summ)
   title = f"{result.model} {result.layer or 'features'} [{result.readout}]: units {units[0]}, {units[1]}, {units[2]}"
-  view = _view3d.view3d_html(best, None if cloud_raw is None else cloud_raw / scales,
-                             [{"name": r["name"], "verdict": r["verdict"], "corner": r["corner"],
-                               "point": _corner_point(summ, r["name"], r["corner"])} for r in rows],
+  pts, cl, space = _reach_space(summ, best, None if cloud_raw is None else cloud_raw / scales)
+  view = _view3d.view3d_html(pts, cl, [{"name": r["name"], "verdict": r["verdict"], "corner": r["corner"]}
+                                       for r in rows],
                              labels=[f"unit {u}" for u in units], title=f"triple {triple}: units {units}",
-                             element_id=f"fc3d-triple-{triple}")
+                             element_id=f"fc3d-triple-{triple}", space=space)
   meta = (f"scales (phase-1 maxima) {', '.join(f'{s:.4g}' for s in scales)}; {best.shape[0]} directions (best of "
           f"{np.asarray(result.c).shape[-1]} seeds); highlighted rows: collapsed in 3-D but in no pair's projection")
   all_notes = list((summ or {}).get("notes") or []) + notes
