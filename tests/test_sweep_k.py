@@ -42,7 +42,7 @@ def _triple_f(params, images):
 
 def test_a_triple_shares_the_pairs_half_axis_phase_and_has_the_documented_shapes():
   cfg = CONFIG.replace(n_directions=16)
-  tri = sweep.run(_triple_f, None, cfg, pairs=[(0, 1, 2)])
+  tri = sweep.run(_triple_f, None, cfg, units=(0, 1, 2))
   pair = sweep.run(_triple_f, None, cfg, pairs=[(0, 2)])
   n_dir = 16 + 8 + 12
   assert tri.k == 3 and tri.pairs.shape == (1, 3)
@@ -100,6 +100,10 @@ def test_the_pair_measure_is_the_k_dimensional_one_in_quadrant_order():
 def test_bad_triples_are_refused_in_one_line():
   with pytest.raises(errors.FcjaxError, match="three different units"):
     sweep.run(_triple_f, None, CONFIG, pairs=[(0, 1, 1)])
+  with pytest.raises(errors.FcjaxError, match="three different units"):
+    sweep.run(_triple_f, None, CONFIG, units=(0, 1, 1))
+  with pytest.raises(errors.FcjaxError, match="not both"):
+    sweep.run(_triple_f, None, CONFIG, pairs=[(0, 1, 2)], units=(0, 1, 2))
   with pytest.raises(errors.FcjaxError, match="combinations of 4 units"):
     sweep.run(_triple_f, None, CONFIG, pairs=[(0, 1, 2, 3)])
   with pytest.raises(errors.UnitIndexError, match="out of range"):

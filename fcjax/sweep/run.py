@@ -134,7 +134,8 @@ def unit_maxima(model_or_fn: Model | Callable, params: Any, config: SweepConfig 
 def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None = None, *, layer: str | None = None,
         pairs: Sequence[tuple[int, int]] = ((0, 1),), resume_dir: str | pathlib.Path | None = None,
         progress: bool = False, devices: Sequence[Any] | None = None,
-        callback: Callable[[dict], None] | None = None, unit_maxima: UnitMaxima | None = None) -> SweepResult:
+        callback: Callable[[dict], None] | None = None, unit_maxima: UnitMaxima | None = None,
+        units: Sequence[int] | None = None) -> SweepResult:
   """Run the sweep of every pair (the :mod:`fcjax.sweep` docstring): half-axes, angles, refinement rounds.
 
   Args:
@@ -154,6 +155,7 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
       ``resume_dir`` can then continue.
     unit_maxima: phase-1 results (:func:`unit_maxima`, same model, params and config) covering every unit of
       ``pairs``: phase 1 is skipped.
+    units: one combination, ``(i, j)`` or ``(i, j, k)``: the same as ``pairs=[units]`` (give one or the other).
 
   Returns:
     :class:`~fcjax.result.SweepResult` (images are the canvas, ``canvas_size`` px). y and C are measured on the final
@@ -164,6 +166,10 @@ def run(model_or_fn: Model | Callable, params: Any, config: SweepConfig | None =
   Raises:
     FcjaxError (and subclasses) for bad input, before anything is compiled.
   """
+  if units is not None:
+    if pairs != ((0, 1),):
+      raise errors.FcjaxError("give pairs= (a list of combinations) or units= (one combination), not both")
+    pairs = [tuple(units)] if np.ndim(units) == 1 else units
   return _run(model_or_fn, params, config, layer=layer, pairs=pairs, resume_dir=resume_dir, progress=progress,
               devices=devices, callback=callback, unit_maxima=unit_maxima)
 
