@@ -26,16 +26,18 @@ COLUMNS = (["rank", "unit_i", "unit_j", "r", "score", "n_collapsed", "n_possible
            + ["reach_median", "scale_i", "scale_j", "flags", "chunk", "index"])
 
 
-def score(summary: dict) -> float:
-  """The impossibility score of one :func:`fcjax.measures.summarize` dict (module docstring)."""
-  return float(sum(1.0 - min(summary[f"corner_{q}"], 1.0) for q in Q
+def score(summary: dict, names=Q) -> float:
+  """The impossibility score of one :func:`fcjax.measures.summarize` dict (module docstring); ``names``: the
+  regions summed (a triple's octants, :mod:`fcjax.atlas._triples`)."""
+  return float(sum(1.0 - min(summary[f"corner_{q}"], 1.0) for q in names
                    if summary[f"verdict_{q}"] in ("possible", "collapsed")))
 
 
-def flags(summary: dict) -> str:
-  """The reasons of every uncertain quadrant as codes, e.g. ``'III:under-reached,seeds;IV:axis'`` ('' if none)."""
+def flags(summary: dict, names=Q) -> str:
+  """The reasons of every uncertain quadrant (of ``names``) as codes, e.g. ``'III:under-reached,seeds;IV:axis'``
+  ('' if none)."""
   parts = []
-  for q in Q:
+  for q in names:
     codes = list(dict.fromkeys(r.split(":")[0] for r in summary[f"reasons_{q}"]))
     if codes:
       parts.append(f"{q}:{','.join(codes)}")
@@ -70,13 +72,13 @@ def _cell(v) -> str:
   return str(v)
 
 
-def to_csv(rows: list) -> str:
-  """The rows as CSV text (COLUMNS; floats with 6 significant digits, NaN empty)."""
+def to_csv(rows: list, columns=COLUMNS) -> str:
+  """The rows as CSV text (``columns``, default the pairs' COLUMNS; floats with 6 significant digits, NaN empty)."""
   buf = io.StringIO()
   w = csv.writer(buf, lineterminator="\n")
-  w.writerow(COLUMNS)
+  w.writerow(columns)
   for r in rows:
-    w.writerow([_cell(r[c]) for c in COLUMNS])
+    w.writerow([_cell(r[c]) for c in columns])
   return buf.getvalue()
 
 
@@ -84,13 +86,13 @@ def _jsonable(v):
   return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def write_table(rows: list, out: pathlib.Path) -> list:
-  """Write table.csv, table.json (NaN as null) and, when pyarrow is importable, table.parquet; returns the paths.
-  Without pyarrow, table.README says so (no dependency is added for it)."""
+def write_table(rows: list, out: pathlib.Path, columns=COLUMNS) -> list:
+  """Write table.csv, table.json (NaN as null) and, when pyarrow is importable, table.parquet, of ``columns``
+  (default the pairs'); returns the paths. Without pyarrow, table.README says so (no dependency is added for it)."""
   out = pathlib.Path(out)
-  text = to_csv(rows)
+  text = to_csv(rows, columns)
   _io.atomic_write(out / "table.csv", lambda f: f.write(text.encode()))
-  data = json.dumps({"columns": COLUMNS, "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows]})
+  data = json.dumps({"columns": columns, "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows]})
   _io.atomic_write(out / "table.json", lambda f: f.write(data.encode()))
   paths = [out / "table.csv", out / "table.json"]
   try:
@@ -100,7 +102,7 @@ def write_table(rows: list, out: pathlib.Path) -> list:
     note = "table.parquet not written: pyarrow is not importable here (pip install pyarrow); table.csv has it all\n"
     _io.atomic_write(out / "table.README", lambda f: f.write(note.encode()))
     return paths
-  table = pa.table({c: [r[c] for r in rows] for c in COLUMNS})
+  table = pa.table({c: [r[c] for r in rows] for c in columns})
   _io.atomic_write(out / "table.parquet", lambda f: pq.write_table(table, f))
   (out / "table.README").unlink(missing_ok=True)
   return paths + [out / "table.parquet"]
