@@ -6,6 +6,9 @@ their combinations are, and browse the result in a static report (issue 15; docs
   into an output folder with the ranked table (CSV, JSON, Parquet when pyarrow is there), the arrays of every pair,
   the statistics used, per-pair plots and ``index.html``.
 * :func:`select_pairs`: the pair sets ``all``, ``top:K`` (by |r|), ``random:N[:SEED]``, explicit ``I-J`` lists.
+* ``screen(..., k=3)`` screens triples (:mod:`fcjax.atlas._triples`): :func:`select_triples` (``joint:K``,
+  ``independent:K``, ``random:N[:SEED]``, ``I-J-K`` lists), :func:`triple_row` (octant verdicts of
+  :func:`fcjax.orthants.summarize`), :func:`rank_triples` (only-triple octants, then the score), TRIPLE_COLUMNS.
 * :data:`SCREEN_PROTOCOL`, :func:`screen_config`: the default screening protocol (chosen by the calibration in
   docs/atlas.md) on top of the model's default settings.
 * :func:`score`, :func:`rank`: the impossibility score and the ranking (:mod:`fcjax.atlas._table`).
@@ -29,8 +32,9 @@ import importlib
 
 _WHERE = {
     "write_report": "_report",
-    **{n: "_screen" for n in ("CHUNK_PAIRS", "DEFAULT_PAIRS", "SCREEN_PROTOCOL", "Atlas", "load", "screen",
-                              "screen_config", "select_pairs")},
+    **{n: "_screen" for n in ("CHUNK_PAIRS", "DEFAULT_PAIRS", "DEFAULT_TRIPLES", "SCREEN_PROTOCOL", "TRIPLE_PROTOCOL",
+                              "Atlas", "load", "screen", "screen_config", "select_pairs")},
+    **{n: "_triples" for n in ("TRIPLE_COLUMNS", "rank_triples", "select_triples", "triple_row")},
     **{n: "_table" for n in ("COLUMNS", "pair_row", "rank", "score", "to_csv", "write_table")},
 }
 __all__ = sorted(_WHERE)

@@ -1,5 +1,6 @@
-"""Screening a set of pairs of one layer: the pair sets, phase 1 once per unit, phase 2 in equal chunks of pairs,
-resumable chunk by chunk (:func:`screen`), and reading a finished atlas back (:func:`load`).
+"""Screening a set of pairs (or, with ``k=3``, triples: :mod:`fcjax.atlas._triples`) of one layer: the pair sets,
+phase 1 once per unit, phase 2 in equal chunks of pairs, resumable chunk by chunk (:func:`screen`), and reading a
+finished atlas back (:func:`load`).
 
 Output folder (``out``)::
 
@@ -10,6 +11,7 @@ Output folder (``out``)::
                           checkpoint/ while the chunk is in progress (sweep.run's resume_dir)
     table.csv, table.json one row per pair, ranked (fcjax.atlas._table); table.parquet when pyarrow is importable
     pairs/I_J.png         each pair's combination plot; pairs/I_J_images.png its best image at every angle
+    triples/I_J_K.png     (k = 3, instead of pairs/) each triple's figure; triples/I_J_K.html its 3-D view page
     units/U.png           each unit's phase-1 maximising image
     index.html            the static report (fcjax.atlas._report)
     inputs.json           written last: the atlas is finished
@@ -33,20 +35,30 @@ import numpy as np
 
 from fcjax import _inputs, _io, _manifest, distributed, errors
 from fcjax import sweep as sweep_lib
-from fcjax.atlas import _report, _table
-from fcjax.atlas._defaults import CHUNK_PAIRS, DEFAULT_PAIRS, RANDOM_SEED, SCREEN_PROTOCOL
+from fcjax.atlas import _report, _table, _triples
+from fcjax.atlas._defaults import (CHUNK_PAIRS, DEFAULT_PAIRS, DEFAULT_TRIPLES, KS, RANDOM_SEED, SCREEN_PROTOCOL,
+                                   TRIPLE_PROTOCOL)
 from fcjax.result import SweepResult
 
 FORMAT = "fcjax.atlas/1"
+_NOUN = {2: "pairs", 3: "triples"}
 _PER_PAIR = ("pairs", "scales", "unit_values", "unit_images", "y", "c", "images", "history", "transparency", "norm",
              "unit_neg_values", "axis_y", "y_phase2")
 
 
-def screen_config(model, *, recipe: str | None = None, **changes) -> sweep_lib.SweepConfig:
-  """The model's default sweep settings with ``recipe``, SCREEN_PROTOCOL, then ``changes`` (any SweepConfig
-  field): :func:`fcjax.experiment.sweep_config` with ``overrides={**SCREEN_PROTOCOL, **changes}``, as ``fcjax
-  atlas`` builds it."""
-  return _inputs.sweep_config(model, recipe=recipe, overrides={**SCREEN_PROTOCOL, **changes})
+def screen_config(model, *, recipe: str | None = None, k: int = 2, **changes) -> sweep_lib.SweepConfig:
+  """The model's default sweep settings with ``recipe``, SCREEN_PROTOCOL (TRIPLE_PROTOCOL for ``k=3``), then
+  ``changes`` (any SweepConfig field): :func:`fcjax.experiment.sweep_config` with ``overrides={**SCREEN_PROTOCOL,
+  **changes}``, as ``fcjax atlas`` builds it."""
+  protocol = SCREEN_PROTOCOL if check_k(k) == 2 else TRIPLE_PROTOCOL
+  return _inputs.sweep_config(model, recipe=recipe, overrides={**protocol, **changes})
+
+
+def check_k(k) -> int:
+  """``k`` if the atlas screens combinations of that many units (2: pairs, 3: triples), else a one-line UsageError."""
+  if isinstance(k, bool) or k not in KS:
+    raise errors.UsageError(f"k must be 2 (pairs) or 3 (triples), got {k!r}: the atlas screens pairs and triples")
+  return int(k)
 
 
 # ------------------------------------------------------------------------------------------------ pair sets
@@ -148,8 +160,8 @@ def _slice(res: SweepResult, n: int) -> SweepResult:
   return dataclasses.replace(res, meta=meta, **kw)
 
 
-def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: Any = DEFAULT_PAIRS,
-           config: sweep_lib.SweepConfig | None = None, chunk_pairs: int = CHUNK_PAIRS, plots: bool = True,
+def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: Any = None,
+           config: sweep_lib.SweepConfig | None = None, k: int = 2, chunk_pairs: int = CHUNK_PAIRS, plots: bool = True,
            weights_label: str | None = None, fresh: bool = False, progress: bool = False, devices=None,
            callback: Callable[[dict], None] | None = None, say: Callable[[str], None] = lambda m: None) -> Atlas:
   """Screen ``pairs`` of ``layer`` into the folder ``out`` and rank them (module docstring; docs/atlas.md).
@@ -161,11 +173,15 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
     out: output folder. Rerunning with the same inputs continues an interrupted screen (finished chunks are kept,
       the chunk in progress resumes from its checkpoint) and gives the same table; other inputs are refused
       (:class:`~fcjax.errors.ConfigMismatchError`) unless ``fresh``.
-    pairs: a pair set (:func:`select_pairs`).
-    config: sweep settings (default :func:`screen_config`).
-    chunk_pairs: pairs per compiled phase-2 call and per saved chunk (bounds memory; the batch is chunk_pairs x
-      n_angles x n_seeds images, or ``config.chunk_size`` at a time).
-    plots: write each pair's combination plot and image strip (``pairs/``) for the report.
+    pairs: a pair set (:func:`select_pairs`; default DEFAULT_PAIRS), or with ``k=3`` a triple set
+      (:func:`fcjax.atlas.select_triples`; default DEFAULT_TRIPLES).
+    config: sweep settings (default :func:`screen_config` of ``k``).
+    k: 2 screens pairs, 3 triples (octant verdicts, :mod:`fcjax.orthants`; rows and rank of
+      :mod:`fcjax.atlas._triples`). Recorded in the inputs, so a pair and a triple atlas never share a folder.
+    chunk_pairs: pairs (triples) per compiled phase-2 call and per saved chunk (bounds memory; the batch is
+      chunk_pairs x n_angles x n_seeds images, or ``config.chunk_size`` at a time).
+    plots: write each pair's combination plot and image strip (``pairs/``), or each triple's figure and 3-D page
+      (``triples/``), for the report.
     callback: called with ``{'stage': 'block', 'phase', 'block', 'n_blocks', 'chunk', 'c'}`` after every compiled
       block and ``{'stage': 'chunk', 'chunk', 'n_chunks'}`` after every saved chunk; raising stops the screen, which
       the same call then continues.
@@ -178,10 +194,11 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   if not isinstance(model, Model):
     raise errors.FcjaxError(f"the atlas screens a layer of a fcjax Model (fcjax.models.get(name)), got "
                             f"{type(model).__name__}")
+  k = check_k(k)
   out = _io.check_output_path(out, "dir")
   layer = model.canonical(layer)
   n_units = model.layer(layer).channels
-  config = screen_config(model) if config is None else config
+  config = screen_config(model, k=k) if config is None else config
   if not isinstance(config, sweep_lib.SweepConfig):
     raise errors.FcjaxError(f"config must be a fcjax.sweep.SweepConfig (e.g. fcjax.atlas.screen_config(model)), got "
                             f"{type(config).__name__}")
@@ -194,12 +211,15 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   stats.check_compatible(model=model, layer=layer, readout=config.readout, input_size=config.input_size,
                          weights_digest=digest)
   ls = stats[layer]
-  pairs_arr = select_pairs(pairs, ls, n_units)
+  if pairs is None:
+    pairs = DEFAULT_PAIRS if k == 2 else DEFAULT_TRIPLES
+  pairs_arr = select_pairs(pairs, ls, n_units) if k == 2 else _triples.select_triples(pairs, ls, n_units)
   cfg_d = {k: v for k, v in config.to_dict().items() if k not in sweep_lib.EXECUTION_FIELDS}
   inputs = _manifest.canonical({
       "format": FORMAT, "weights_digest": digest, "weights": weights_label, "model": model.name, "layer": layer,
       "config": cfg_d, "pairs": pairs_arr.tolist(), "chunk_pairs": chunk_pairs, "stats_digest": stats_digest(ls),
-      "stats_count": int(ls.count), "pair_spec": pairs if isinstance(pairs, str) else "explicit"})
+      "stats_count": int(ls.count), "pair_spec": pairs if isinstance(pairs, str) else "explicit",
+      **({} if k == 2 else {"k": k})})  # pairs record no k: atlases made before triples keep their inputs
   writer = distributed.is_writer()  # several processes (jax.distributed): all compute, process 0 writes
   _start(out, inputs, fresh, say, write=writer)  # every process checks; the writer clears and records
   if writer:
@@ -207,28 +227,33 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
   distributed.barrier("atlas: started")
 
   um = _phase1(model, params, config, layer, np.unique(pairs_arr), out / "phase1", devices, progress, callback, say)
-  chunks = [pairs_arr[k:k + chunk_pairs] for k in range(0, len(pairs_arr), chunk_pairs)]
+  chunks = [pairs_arr[n:n + chunk_pairs] for n in range(0, len(pairs_arr), chunk_pairs)]
   key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
   computed = set()
-  for k, chunk in enumerate(chunks):
-    if not _chunk(model, params, config, layer, um, chunk, out / "chunks" / f"{k:04d}", key, k, len(chunks),
+  for n, chunk in enumerate(chunks):
+    if not _chunk(model, params, config, layer, um, chunk, out / "chunks" / f"{n:04d}", key, n, len(chunks),
                   chunk_pairs, devices, progress, callback, say):
       continue  # reused
-    computed.add(k)
+    computed.add(n)
     if callback is not None:
-      callback({"stage": "chunk", "chunk": k, "n_chunks": len(chunks)})
+      callback({"stage": "chunk", "chunk": n, "n_chunks": len(chunks)})
 
   rows = []
-  for k in range(len(chunks)):  # the table is always built from the saved chunks: a resumed run reads the same
-    res = SweepResult.load(out / "chunks" / f"{k:04d}")
+  for n in range(len(chunks)):  # the table is always built from the saved chunks: a resumed run reads the same
+    res = SweepResult.load(out / "chunks" / f"{n:04d}")
     for p in range(len(res.pairs)):
-      i, j = (int(u) for u in res.pairs[p])
-      rows.append(_table.pair_row(res, p, ls.samples[:, [i, j]], float(ls.corr[i, j]), chunk=k))
+      u = [int(v) for v in res.pairs[p]]
+      if k == 3:
+        rows.append(_triples.triple_row(res, p, ls.samples[:, u], ls.corr[np.ix_(u, u)], chunk=n))
+        if plots and writer:
+          _triples.triple_files(res, p, ls.samples[:, u], out / "triples", redo=n in computed)
+        continue
+      rows.append(_table.pair_row(res, p, ls.samples[:, u], float(ls.corr[u[0], u[1]]), chunk=n))
       if plots and writer:
-        _pair_files(res, p, ls, out / "pairs", redo=k in computed)
-  rows = _table.rank(rows)
+        _pair_files(res, p, ls, out / "pairs", redo=n in computed)
+  rows = _table.rank(rows) if k == 2 else _triples.rank_triples(rows)
   if writer:
-    _table.write_table(rows, out)
+    _table.write_table(rows, out, _table.COLUMNS if k == 2 else _triples.TRIPLE_COLUMNS)
     _unit_files(um, out / "units")
     _report.write_report(out)
     _manifest.record(_manifest.of_dir(out), inputs)
@@ -242,6 +267,11 @@ def _start(out: pathlib.Path, inputs: dict, fresh: bool, say, *, write: bool = T
   record = out / "atlas.json"
   old = _manifest.read(record)
   if old is not None and old != inputs:
+    ks = old.get("k", 2), inputs.get("k", 2)
+    if not fresh and ks[0] != ks[1]:
+      raise errors.ConfigMismatchError(
+          f"{out} holds an atlas of {_NOUN.get(ks[0], ks[0])} (k = {ks[0]}) and this run screens {_NOUN[ks[1]]} "
+          f"(k = {ks[1]}); use another --out, or --fresh to replace it")
     if not fresh:
       diffs = _manifest.differences(old, inputs)
       raise errors.ConfigMismatchError(
@@ -251,7 +281,7 @@ def _start(out: pathlib.Path, inputs: dict, fresh: bool, say, *, write: bool = T
     return
   if fresh or (old is not None and old != inputs):
     say(f"fcjax atlas: clearing the previous atlas in {out}")
-    for name in ("phase1", "chunks", "pairs", "units"):
+    for name in ("phase1", "chunks", "pairs", "triples", "units"):
       shutil.rmtree(out / name, ignore_errors=True)
     for name in ("inputs.json", "table.csv", "table.json", "table.parquet", "index.html"):
       (out / name).unlink(missing_ok=True)
@@ -281,7 +311,7 @@ def _chunk(model, params, config, layer, um, pairs: np.ndarray, cdir: pathlib.Pa
   copies of the last (one batch shape, one compiled program); the padding is not kept. Returns whether it was computed.
   """
   def make():
-    say(f"fcjax atlas: chunk {k + 1}/{n_chunks}: {len(pairs)} pairs")
+    say(f"fcjax atlas: chunk {k + 1}/{n_chunks}: {len(pairs)} {_NOUN[pairs.shape[1]]}")
     padded = np.concatenate([pairs, np.repeat(pairs[-1:], chunk_pairs - len(pairs), 0)])
     cb = None if callback is None else (lambda d: callback({"stage": "block", "chunk": k, **d}))
     return sweep_lib.run(model, params, config, layer=layer, pairs=[tuple(p) for p in padded.tolist()],
