@@ -32,3 +32,28 @@ def build(out, *, pairs=PAIRS, chunk_pairs=2, **kw):
   model, params, st = model_params_stats()
   return atlas.screen(model, params, layer=LAYER, stats=st, out=out, pairs=pairs, config=kw.pop("config", config()),
                       chunk_pairs=chunk_pairs, weights_label="demo:shipped", **kw)
+
+
+# ------------------------------------------------------------------------------------------------ triples (k = 3)
+TRIPLES = [(3, 7, 12), (3, 12, 40), (7, 12, 40)]  # 4 distinct units, 2 chunks of 2 (the last one padded)
+TINY3 = dict(n_directions=8, n_seeds=1, steps=4, block_steps=4)  # 8 + 20 diagonal directions x 1 seed x 4 steps
+
+
+def triple_config(**changes):
+  from fcjax import atlas
+  model, _, _ = model_params_stats()
+  return atlas.screen_config(model, k=3, **{**TINY3, **changes})
+
+
+@functools.lru_cache(maxsize=1)
+def triple_atlas():
+  """(Atlas of TRIPLES screened with TINY3 in chunks of 2, the callbacks it made): built once per process (for
+  test_atlas_triples and its browser test) in a temporary folder removed at exit. Tests that change it copy it."""
+  import atexit
+  import pathlib
+  import shutil
+  import tempfile
+  root = pathlib.Path(tempfile.mkdtemp(prefix="fcjax_atlas3_"))
+  atexit.register(shutil.rmtree, root, True)
+  calls = []
+  return build(root / "atlas", pairs=TRIPLES, k=3, config=triple_config(), callback=calls.append), calls
