@@ -167,5 +167,5 @@ def triple_files(result, triple: int, cloud, folder: pathlib.Path, *, redo: bool
     return
   summary = orthants.summarize(result, triple, cloud=cloud)
   fig = plot_triple.plot_triple(result, triple, summary=summary, cloud=cloud)
-  _io.atomic_write(png, lambda f: fig.savefig(f, format="png", dpi=60))
+  _io.atomic_write(png, lambda f: fig.savefig(f, format="png", dpi=72))
   plot_triple.write_triple_html(result, triple, summary=summary, cloud=cloud, path=page, figure=False)
