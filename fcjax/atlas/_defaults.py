@@ -10,9 +10,10 @@ DEFAULT_PAIRS = "top:8+random:8"  # a subset that finishes in minutes on a lapto
 CHUNK_PAIRS = 8  # pairs per compiled phase-2 call (and per saved chunk)
 RANDOM_SEED = 0  # default seed of 'random:N'
 
-# Triples (k = 3, docs/atlas.md "Triples"): the same protocol with 64 Fibonacci directions (+ the 20 diagonals = 84
-# directions, 32256 image-steps per triple in phase 2): on the known-answer 3-D toys (benchmarks/triple_directions.py,
-# docs/triples.md) 64 is the fewest that contradicted no octant's truth (32 got one wrong); 128 is the sweep default.
-TRIPLE_PROTOCOL = dict(SCREEN_PROTOCOL, n_directions=64)
+# Triples (k = 3, docs/atlas.md "Triples"): the same protocol at the sweep's default 128 Fibonacci directions (+ the
+# 20 diagonals = 148 directions, 56832 image-steps per triple in phase 2, 18.5 pairs' worth). Fewer directions are
+# where false collapses come from (docs/triples.md "How many directions": 8-32 points call a linear trade-off's
+# octants collapsed; 64 decide them right with 0.01 to spare), and a false collapse no pair shows would top the ranking.
+TRIPLE_PROTOCOL = dict(SCREEN_PROTOCOL, n_directions=128)
 DEFAULT_TRIPLES = "joint:4+random:4"  # the 4 triples of the joint rule and 4 random ones
 KS = (2, 3)  # units per combination the atlas screens: pairs and triples
