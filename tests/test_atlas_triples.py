@@ -180,16 +180,25 @@ def test_too_few_units_and_bad_k(tmp_path):
   assert atlas.screen_config(model, k=3).n_directions == atlas.TRIPLE_PROTOCOL["n_directions"]
 
 
-def test_cli_k3(built, tmp_path, capsys):
+def test_readme_triple_atlas_command_through_the_cli(built, tmp_path, capsys, monkeypatch):
+  """The README's ``fcjax atlas --k 3`` line through fcjax.cli.main, at the tiny size (two triples, no plots); then
+  bad input answered in one line."""
+  import pathlib
+  import shlex
   a, _ = built
-  base = ["atlas", "--model", "demo", "--layer", case.LAYER, "--stats", str(a.out / "stats.npz"), "--k", "3",
-          "--chunk-pairs", "2", *sum((["--set", f"{k}={v}"] for k, v in case.TINY3.items()), [])]
-  assert cli.main(base + ["--pairs", "3-7-12,7-12-40", "--no-plots", "--out", str(tmp_path / "o")]) == 0
+  readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+  line = next(l for l in readme.splitlines() if l.startswith("fcjax atlas --k 3"))
+  argv = shlex.split(line.split("#")[0])[1:] + ["--stats", str(a.out / "stats.npz"), "--chunk-pairs", "2"]
+  argv += sum((["--set", f"{k}={v}"] for k, v in case.TINY3.items()), [])
+  monkeypatch.chdir(tmp_path)
+  assert cli.main(argv + ["--pairs", "3-7-12,7-12-40", "--no-plots"]) == 0
   printed = capsys.readouterr().out
   assert "#1 (" in printed and "only-triple:" in printed and "(2 triples)" in printed
-  assert (tmp_path / "o" / "index.html").is_file() and not (tmp_path / "o" / "triples").exists()
-  for argv, said in ((["--pairs", "all"], "all is refused for triples"), (["--pairs", "3-3-7"], "repeats a unit"),
+  out = tmp_path / argv[argv.index("--out") + 1]
+  assert (out / "index.html").is_file() and json.loads((out / "atlas.json").read_text())["inputs"]["k"] == 3
+  assert not (out / "triples").exists()
+  for more, said in ((["--pairs", "all"], "all is refused for triples"), (["--pairs", "3-3-7"], "repeats a unit"),
                      (["--k", "4"], "k must be 2 (pairs) or 3 (triples), got 4")):
-    assert cli.main(base + argv + ["--out", str(tmp_path / "bad")]) == 2
+    assert cli.main(argv + more + ["--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and said in err[0], err
