@@ -179,7 +179,7 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
     k: 2 screens pairs, 3 triples (octant verdicts, :mod:`fcjax.orthants`; rows and rank of
       :mod:`fcjax.atlas._triples`). Recorded in the inputs, so a pair and a triple atlas never share a folder.
     chunk_pairs: pairs (triples) per compiled phase-2 call and per saved chunk (bounds memory; the batch is
-      chunk_pairs x n_angles x n_seeds images, or ``config.chunk_size`` at a time).
+      chunk_pairs x angles (directions) x n_seeds images, or ``config.chunk_size`` at a time).
     plots: write each pair's combination plot and image strip (``pairs/``), or each triple's figure and 3-D page
       (``triples/``), for the report.
     callback: called with ``{'stage': 'block', 'phase', 'block', 'n_blocks', 'chunk', 'c'}`` after every compiled
