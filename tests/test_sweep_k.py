@@ -136,3 +136,17 @@ def test_an_interrupted_triple_resumes_to_the_uninterrupted_result(tmp_path):
     np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
   with pytest.raises(errors.ConfigMismatchError):   # the checkpoint of a triple is not a pair's
     sweep.run(_triple_f, None, cfg, pairs=[(0, 1)], resume_dir=tmp_path / "ck")
+
+
+def test_a_triple_sharded_over_four_devices_equals_one_device():
+  """tests/conftest.py gives 4 CPU devices: the same triple on 1 and on 4 (sigmoid pixels, no transforms: the
+  program is batch-exact, module docstring of fcjax.sweep)."""
+  import jax
+  if jax.device_count() < 4:
+    pytest.skip("needs 4 devices (XLA_FLAGS=--xla_force_host_platform_device_count=4, set by conftest)")
+  cfg = CONFIG.replace(n_directions=8, steps=10, block_steps=10)
+  one = sweep.run(_triple_f, None, cfg, units=(0, 1, 2), devices=jax.devices()[:1])
+  four = sweep.run(_triple_f, None, cfg, units=(0, 1, 2), devices=jax.devices()[:4])
+  assert four.meta["n_devices"] == 4 and one.meta["n_devices"] == 1
+  np.testing.assert_allclose(four.y, one.y, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(four.c, one.c, rtol=1e-5, atol=1e-6)
