@@ -191,7 +191,7 @@ def cmd_sweep(args) -> int:
     result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=combo, out=out, weights_label=wlabel,
                                  fresh=args.fresh, say=_say, stats_path=args.stats)
     info = experiment.plot_result(result, stats_result, out, args.format)
-  print(result.summary())
+  print(result.summary(cloud=triples.cloud_of(stats_result, layer, result.pairs[0])))  # as measures.json says
   if distributed.is_writer():
     print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
   return 0

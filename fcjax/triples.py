@@ -36,7 +36,8 @@ def pick_triple(stats_result, layer: str, rule: str = "joint") -> tuple[int, int
 
 
 def cloud_of(stats_result, layer: str, units: Sequence[int]) -> Any:
-  """float [n, k]: the natural-image points of ``units`` (the stats samples), or None without statistics."""
+  """float [n, k]: the natural-image points of ``units`` (the stats samples), or None without statistics (pairs and
+  triples alike)."""
   if stats_result is None or layer not in stats_result.layers:
     return None
   return stats_result.layers[layer].samples[:, [int(u) for u in units]]

@@ -313,4 +313,7 @@ def test_a_triple_through_the_cli_writes_its_figure_page_and_octant_verdicts(cap
   cap = capsys.readouterr()
   assert code == 0, cap.err
   assert json.loads((tmp_path / "j" / "measures.json").read_text())["units"] == list(want)
-  assert json.loads((tmp_path / "j" / "measures.json").read_text())["cloud_n"] > 0   # the stats' cloud is used
+  summary = json.loads((tmp_path / "j" / "measures.json").read_text())
+  assert summary["cloud_n"] > 0   # the stats' cloud is used
+  for o in summary["octants"]:   # the printed lines say what measures.json says (the same cloud)
+    assert f"{o} {summary[f'verdict_{o}']}" in cap.out, (o, cap.out)
