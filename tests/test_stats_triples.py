@@ -46,3 +46,8 @@ def test_dead_units_and_nan_correlations_are_left_out():
   got = stats.select_triples(c2, k=50)
   assert all(1 not in t[:3] for t in got["joint"] + got["independent"])
   assert stats.select_triples(c, k=0) == {"joint": [], "independent": []}
+
+
+def test_the_clis_triple_rules_are_the_statistics_kinds():
+  from fcjax import triples
+  assert triples.RULES == stats.TRIPLE_KINDS
