@@ -27,7 +27,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-OCTANTS = ("+++", "++-", "+-+", "+--", "-++", "-+-", "--+", "---")  # signs of units i, j, k
+from fcjax import _orthant
+
+OCTANTS = _orthant.orthant_names(3)  # signs of units i, j, k: "+++", "++-", ..., "---"
 # One colour per octant, in OCTANTS order, away from the verdicts' red and green (shared with fcjax.plot_triple).
 OCTANT_COLORS = ("#1f77b4", "#ff7f0e", "#17becf", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#393b79")
 OFF_OCTANT_COLOR = "#57606a"  # a point on a coordinate plane (some unit exactly 0) is in no octant
@@ -44,11 +46,9 @@ REACH_SPACE = ("axes: each unit over the reach of its own half-axis, so every ha
 
 def octant_of(points: np.ndarray) -> np.ndarray:
   """int [M]: the index into OCTANTS of each point of ``points`` float [M, 3] (-1 where a coordinate is 0 or not
-  finite): bit 2 set for a negative first coordinate, bit 1 the second, bit 0 the third."""
+  finite): :func:`fcjax._orthant.orthant_of` of the point itself."""
   p = np.asarray(points, np.float64).reshape(-1, 3)
-  idx = (p[:, 0] < 0) * 4 + (p[:, 1] < 0) * 2 + (p[:, 2] < 0) * 1
-  ok = np.all(np.isfinite(p) & (p != 0), axis=1)
-  return np.where(ok, idx, -1).astype(int)
+  return np.where(np.all(np.isfinite(p), axis=1), _orthant.orthant_of(p, atol=0.0), -1).astype(int)
 
 
 def _finite_rows(a: np.ndarray | None, what: str, notes: list) -> np.ndarray:

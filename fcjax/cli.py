@@ -183,15 +183,13 @@ def cmd_sweep(args) -> int:
     model.check_unit(layer, u)
   if len(set(combo)) < len(combo):
     raise errors.UsageError(f"--units needs {len(combo)} different units, got {' '.join(map(str, combo))}")
-  if len(combo) == 3 and model.layer(layer).channels < 3:
-    raise errors.UsageError(f"{layer} has {model.layer(layer).channels} units: a triple needs at least 3")
   _warn_post_relu(model, layer)
   out = pathlib.Path(args.out)
   with _guard.out_lock(out, "dir", wait=args.wait, say=_say):
     result, _ = experiment.sweep(model, params, cfg, layer=layer, pair=combo, out=out, weights_label=wlabel,
                                  fresh=args.fresh, say=_say, stats_path=args.stats)
     info = experiment.plot_result(result, stats_result, out, args.format)
-  print(result.summary(cloud=triples.cloud_of(stats_result, layer, result.pairs[0])))  # as measures.json says
+  print(result.summary(measured=info["measures"]))  # what measures.json says (judged with the stats' cloud)
   if distributed.is_writer():
     print(f"wrote {out} ({', '.join(pathlib.Path(p).name for p in info['plots'])})")
   return 0

@@ -319,10 +319,11 @@ def _reach_space(summary: dict | None, scaled: np.ndarray, cloud_s):
 
 
 def write_triple_html(result, triple: int = 0, summary: dict | None = None, cloud: np.ndarray | None = None,
-                      path: str | os.PathLike = "triple.html", *, figure: bool = True) -> pathlib.Path:
+                      path: str | os.PathLike = "triple.html", *, figure: bool | Figure = True) -> pathlib.Path:
   """Write a standalone page (no external resource) for one triple, atomically: the interactive 3-D view
   (:func:`fcjax._view3d.view3d_html`), the octant table with every reason, the notes, and, with ``figure``, the
-  :func:`plot_triple` figure embedded as a base64 PNG. Arguments as :func:`plot_triple`; returns ``path``."""
+  :func:`plot_triple` figure embedded as a base64 PNG (``figure`` may be that figure, already drawn). Arguments as
+  :func:`plot_triple`; returns ``path``."""
   notes, cloud_raw, summ, scales, units, best, _, _ = _prepare(result, triple, summary, cloud)
   rows = octant_rows(summ)
   title = f"{result.model} {result.layer or 'features'} [{result.readout}]: units {units[0]}, {units[1]}, {units[2]}"
@@ -337,9 +338,10 @@ def write_triple_html(result, triple: int = 0, summary: dict | None = None, clou
   note_html = "".join(f"<div>note: {html.escape(n)}</div>" for n in all_notes)
   body = [_PAGE_CSS, f"<h1>{html.escape(title)}</h1>", f'<div class="meta">{html.escape(meta)}</div>',
           f'<div class="row">{view}<div>{_html_table(rows)}</div></div>', f'<div class="notes">{note_html}</div>']
-  if figure:
+  if figure is not False:
     buf = io.BytesIO()
-    plot_triple(result, triple, summ, cloud_raw).savefig(buf, format="png", dpi=90)
+    (figure if isinstance(figure, Figure) else plot_triple(result, triple, summ, cloud_raw)).savefig(
+        buf, format="png", dpi=90)
     body.append(f'<img class="figure" alt="projections and octant table" src="data:image/png;base64,'
                 f'{base64.b64encode(buf.getvalue()).decode()}">')
   page = _view3d.standalone_page(title, body)

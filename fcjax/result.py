@@ -156,12 +156,13 @@ class SweepResult:
                       *[f"{v:.6g}" for v in ys[p, a, s]], f"{self.c[p, a, s]:.6g}"])
     return buf.getvalue()
 
-  def summary(self, pair: int = 0, cloud: np.ndarray | None = None) -> str:
+  def summary(self, pair: int = 0, cloud: np.ndarray | None = None, measured: dict | None = None) -> str:
     """A head line (layer, units, scales and the C range), then the verdicts and measures (:mod:`fcjax.measures`
     for a pair, one line per octant from :mod:`fcjax.orthants` for a triple).
 
     ``cloud``: optional float [N, k] natural-image activations of the combination's units (for the reach and the
-    under-reach checks).
+    under-reach checks). ``measured``: the summary dict already computed for this combination (then ``cloud`` is
+    not used).
     """
     units = ", ".join(str(int(u)) for u in self.pairs[pair])
     scales = ", ".join(f"{v:.4g}" for v in self.scales[pair])
@@ -170,9 +171,9 @@ class SweepResult:
             f"{'angles' if self.k == 2 else 'directions'} x {self.c.shape[-1]} seeds, scales ({scales}), "
             f"mean C min {np.nanmin(cm):.3g} / max {np.nanmax(cm):.3g}")
     if self.k == 3:
-      body = orthants.format_summary(orthants.summarize(self, pair, cloud=cloud))
+      body = orthants.format_summary(measured or orthants.summarize(self, pair, cloud=cloud))
       return head + "\n  " + body.replace("\n", "\n  ")
-    return head + "\n  " + measures.format_summary(measures.summarize(self, pair, cloud=cloud))
+    return head + "\n  " + measures.format_summary(measured or measures.summarize(self, pair, cloud=cloud))
 
   # --- persistence ---------------------------------------------------------------------------------------------
   def save(self, directory: str | os.PathLike) -> pathlib.Path:

@@ -48,9 +48,6 @@ def cloud_of(stats_result, layer: str, units: Sequence[int]) -> Any:
 def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> dict:
   """The triple figure (``plot.<fmt>``), ``triple.html`` (the rotatable 3-D view), ``measures.json`` (the octant
   verdicts, :func:`fcjax.orthants.summarize`) and ``result.csv`` of a one-triple sweep result, into ``out_dir``."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   from fcjax import orthants, plot_triple
   out_dir = pathlib.Path(out_dir)
   cloud = cloud_of(stats_result, result.layer, result.pairs[0])
@@ -61,8 +58,7 @@ def plot_result(result, stats_result, out_dir: str | os.PathLike, formats: Seque
     fig = plot_triple.plot_triple(result, 0, summary=summary, cloud=cloud)
     for path in paths:
       plot_triple.save_figure(fig, path)
-    plt.close(fig)
-    plot_triple.write_triple_html(result, 0, summary=summary, cloud=cloud, path=out_dir / "triple.html")
+    plot_triple.write_triple_html(result, 0, summary=summary, cloud=cloud, path=out_dir / "triple.html", figure=fig)
     text = json.dumps(summary, indent=2, default=float)
     _io.atomic_write(out_dir / "measures.json", lambda f: f.write(text.encode()))
     csv = result.to_csv()

@@ -150,3 +150,19 @@ def test_a_triple_sharded_over_four_devices_equals_one_device():
   assert four.meta["n_devices"] == 4 and one.meta["n_devices"] == 1
   np.testing.assert_allclose(four.y, one.y, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(four.c, one.c, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("combo", [(0, 1), (0, 1, 2)])
+def test_every_kept_image_shows_its_own_y(combo):
+  """Refinement swaps images between rows (a beaten row takes its beater's image, a half-axis image may be refined):
+  each kept uint8 image, fed back through the features, gives its row's y (up to the uint8 rounding, at most
+  1/255 per pixel: a toy feature is a mean of 2 * pixel - 1)."""
+  import toy_features3d as t3
+  toy = _pair_toy() if len(combo) == 2 else t3.toys3()["hidden"].toy()
+  f, params = toy.f, toy.params
+  cfg = CONFIG.replace(n_directions=8, refine_rounds=2)
+  r = sweep.run(f, params, cfg, units=combo)
+  imgs = r.images[0].reshape(-1, *r.images.shape[-3:]).astype(np.float32) / 255.0
+  y = np.asarray(f(params, imgs))[:, list(combo)]
+  np.testing.assert_allclose(y, r.y[0].reshape(-1, len(combo)), atol=2.5 / 255)
+  assert r.meta["refinement"]["rounds"][0]["beaten_images"] > 0   # the swaps happened

@@ -33,7 +33,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from fcjax import _inputs, _io, _manifest, distributed, errors
+from fcjax import _inputs, _io, _manifest, distributed, errors, orthants
 from fcjax import sweep as sweep_lib
 from fcjax.atlas import _report, _table, _triples
 from fcjax.atlas._defaults import (CHUNK_PAIRS, DEFAULT_PAIRS, DEFAULT_TRIPLES, KS, RANDOM_SEED, SCREEN_PROTOCOL,
@@ -244,9 +244,10 @@ def screen(model, params, *, layer: str, stats, out: str | pathlib.Path, pairs: 
     for p in range(len(res.pairs)):
       u = [int(v) for v in res.pairs[p]]
       if k == 3:
-        rows.append(_triples.triple_row(res, p, ls.samples[:, u], ls.corr[np.ix_(u, u)], chunk=n))
+        summary = orthants.summarize(res, p, cloud=ls.samples[:, u])
+        rows.append(_triples.triple_row(res, p, ls.samples[:, u], ls.corr[np.ix_(u, u)], chunk=n, summary=summary))
         if plots and writer:
-          _triples.triple_files(res, p, ls.samples[:, u], out / "triples", redo=n in computed)
+          _triples.triple_files(res, p, ls.samples[:, u], out / "triples", redo=n in computed, summary=summary)
         continue
       rows.append(_table.pair_row(res, p, ls.samples[:, u], float(ls.corr[u[0], u[1]]), chunk=n))
       if plots and writer:

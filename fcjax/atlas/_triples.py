@@ -130,10 +130,11 @@ def determinant(corr3: np.ndarray) -> float:
   return float(stats_lib.triple_determinants(np.asarray(corr3, np.float64))[0, 1, 2])
 
 
-def triple_row(result, triple: int, cloud, corr3: np.ndarray, *, chunk: int) -> dict:
+def triple_row(result, triple: int, cloud, corr3: np.ndarray, *, chunk: int, summary: dict | None = None) -> dict:
   """The table row of triple ``triple`` of ``result`` (cloud: raw [N, 3] natural activations of its units, corr3:
-  their 3 x 3 natural-image correlation matrix)."""
-  s = orthants.summarize(result, triple, cloud=cloud)
+  their 3 x 3 natural-image correlation matrix; ``summary``: its :func:`fcjax.orthants.summarize`, computed when
+  None)."""
+  s = orthants.summarize(result, triple, cloud=cloud) if summary is None else summary
   c = np.asarray(corr3, np.float64)
   row = {"rank": 0, **{f"unit_{n}": u for n, u in zip("ijk", s["units"])}, "r_ij": float(c[0, 1]),
          "r_ik": float(c[0, 2]), "r_jk": float(c[1, 2]), "det": determinant(c), "n_only_triple": len(s["only_triple"]),
@@ -157,15 +158,15 @@ def rank_triples(rows: list) -> list:
 
 # ------------------------------------------------------------------------------------------------ files
 
-def triple_files(result, triple: int, cloud, folder: pathlib.Path, *, redo: bool) -> None:
+def triple_files(result, triple: int, cloud, folder: pathlib.Path, *, redo: bool, summary: dict) -> None:
   """``folder/I_J_K.png`` (:func:`fcjax.plot_triple.plot_triple`, small) and ``folder/I_J_K.html`` (its standalone
-  page with the rotatable 3-D view, :func:`fcjax.plot_triple.write_triple_html`), unless there already."""
+  page with the rotatable 3-D view, :func:`fcjax.plot_triple.write_triple_html`), unless there already; ``summary``:
+  the triple's :func:`fcjax.orthants.summarize` (the table row's)."""
   from fcjax import plot_triple
   stem = folder / "_".join(str(int(u)) for u in result.pairs[triple])
   png, page = stem.with_suffix(".png"), stem.with_suffix(".html")
   if not (redo or not png.is_file() or not page.is_file()):
     return
-  summary = orthants.summarize(result, triple, cloud=cloud)
   fig = plot_triple.plot_triple(result, triple, summary=summary, cloud=cloud)
   _io.atomic_write(png, lambda f: fig.savefig(f, format="png", dpi=72))
   plot_triple.write_triple_html(result, triple, summary=summary, cloud=cloud, path=page, figure=False)

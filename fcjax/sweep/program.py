@@ -70,6 +70,9 @@ class Spec:
     return cls(source=_Ident(source), layer=layer, cfg=static)
 
 
+STREAM_AXES, STREAM_ANGLES, STREAM_REFINE = 1, 2, 3  # key streams (Entries.stream); round r uses STREAM_REFINE + r
+
+
 class Entries(NamedTuple):
   """One row per image of the flat batch axis (every field has leading axis N)."""
   units: Any    # int32 [N, k] unit indices (a half-axis row repeats its unit)

@@ -129,7 +129,7 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
     dict: images, y, c (flat rows, updated), axis_y [P, 2k, k] (updated), meta (rounds, dominated directions before /
     after, image-steps).
   """
-  from fcjax.sweep.program import make_entries, reported_floor  # program imports nothing from here
+  from fcjax.sweep.program import STREAM_REFINE, make_entries, reported_floor  # program imports nothing from here
   cfg = session.config
   n_p, n_a, n_s = len(pairs_arr), len(thetas), cfg.n_seeds
   k_units = pairs_arr.shape[1]
@@ -139,6 +139,7 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
   leaves = [np.asarray(x).copy() for x in leaves]
   ax_y = np.asarray(axis["y"], np.float64).copy()                     # [P, 2k, k]
   ax_leaves = [np.asarray(x).copy() for x in axis["leaves"]]          # [P*2k, ...]
+  ax_imgs = np.asarray(axis["images"]).copy()                         # [P*2k, ...] uint8, kept with ax_leaves
   p_exp, floor, tol = cfg.p, reported_floor(cfg), cfg.refine_tolerance
   steps = cfg.refine_steps_or_default
   chunk = n_p * n_a if cfg.chunk_size is None else min(cfg.chunk_size, n_p * n_a)
@@ -175,9 +176,7 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
     if r == cfg.refine_rounds:  # budget spent: every row still beaten keeps the image that beats it (no compute)
       flat = rp * n_a * n_s + rr
       y[rp, rr] = cand[rp, src_c[rp, rr]]
-      imgs[flat] = cand_leaf_of(imgs, np.asarray(axis["images"]), rp, src_c[rp, rr], n_a * n_s, n_half)
-      for k in range(len(leaves)):
-        leaves[k][flat] = cand_leaf_of(leaves[k], ax_leaves[k], rp, src_c[rp, rr], n_a * n_s, n_half)
+      imgs[flat] = cand_leaf_of(imgs, ax_imgs, rp, src_c[rp, rr], n_a * n_s, n_half)
       ax_y[ap, ak] = cand[ap, ax_src[ap, ak]]
       info["adopted_images"], info["adopted_half_axes"] = int(len(rp)), int(len(ap))
       rounds.append(info)
@@ -189,47 +188,45 @@ def refine(session, pairs_arr: np.ndarray, norm: np.ndarray, thetas: np.ndarray,
       return cand_leaf_of(x_rows, x_axis, pp, m, n_a * n_s, n_half)
 
     start = [cand_leaf(lr, la, owner, src) for lr, la in zip(leaves, ax_leaves)]
+    # the sources as scored (copies: the starting leaves go to the device, whose state is donated)
+    src_leaves, src_imgs = [x.copy() for x in start], cand_leaf(imgs, ax_imgs, owner, src)
     h = np.concatenate([h_ang[rr // n_s], np.eye(k_units)[ak // 2] * np.where(ak % 2 == 0, 1.0, -1.0)[:, None]])
     seeds = np.concatenate([rr % n_s, np.zeros(len(ap), int)])
     linear = np.concatenate([np.zeros(len(rp), bool), np.ones(len(ap), bool)])
-    ent = make_entries(pairs_arr[owner], h, norm[owner], linear, True, 3 + r, seeds)
+    ent = make_entries(pairs_arr[owner], h, norm[owner], linear, True, STREAM_REFINE + r, seeds)
     new_imgs, new_y, _, _, _, new_leaves = session.run_phase(3 + r, ent, None, steps=steps, start_leaves=start,
                                                              chunk_size=chunk)
     new_y = np.asarray(new_y, np.float64)
     info["image_steps"] = int(len(owner) * steps)
     n_img = len(rp)
-    leaves0, ax_leaves0 = [x.copy() for x in leaves], [x.copy() for x in ax_leaves]  # sources as scored
     # angle rows: keep the best of own, refined, source
     new_c = cosdot_np(normalise_np(new_y[:n_img], norm[rp]), h[:n_img], p_exp, floor)
-    src_img = cand_leaf(imgs.copy(), np.asarray(axis["images"]), rp, src[:n_img])
     src_y = cand[rp, src[:n_img]]
     take_new = new_c >= top_c[rp, rr]
     flat = rp * n_a * n_s + rr
     y[rp, rr] = np.where(take_new[:, None], new_y[:n_img], src_y)
-    imgs[flat] = np.where(take_new[:, None, None, None], new_imgs[:n_img], src_img)
-    for k, (leaf, nl) in enumerate(zip(leaves, new_leaves)):
-      src_leaf = cand_leaf(leaves0[k], ax_leaves0[k], rp, src[:n_img])
+    imgs[flat] = np.where(take_new[:, None, None, None], new_imgs[:n_img], src_imgs[:n_img])
+    for leaf, nl, sl in zip(leaves, new_leaves, src_leaves):
       sel = take_new.reshape((-1,) + (1,) * (leaf.ndim - 1))
-      leaf[flat] = np.where(sel, np.asarray(nl)[:n_img], src_leaf)
+      leaf[flat] = np.where(sel, np.asarray(nl)[:n_img], sl[:n_img])
     # half-axis rows: the furthest of own, refined, source along the half-axis
     if len(ap):
       nv = axis_values(new_y[n_img:])[np.arange(len(ap)), ak]
       take = nv >= ax_top[ap, ak]
       ax_y[ap, ak] = np.where(take[:, None], new_y[n_img:], cand[ap, ax_src[ap, ak]])
-      for k, (leaf, nl) in enumerate(zip(ax_leaves, new_leaves)):
-        src_leaf = cand_leaf(leaves0[k], ax_leaves0[k], ap, ax_src[ap, ak])
+      for leaf, nl, sl in zip(ax_leaves, new_leaves, src_leaves):
         sel = take.reshape((-1,) + (1,) * (leaf.ndim - 1))
-        leaf[ap * n_half + ak] = np.where(sel, np.asarray(nl)[n_img:], src_leaf)
+        leaf[ap * n_half + ak] = np.where(sel, np.asarray(nl)[n_img:], sl[n_img:])
+      ax_imgs[ap * n_half + ak] = np.where(take[:, None, None, None], new_imgs[n_img:], src_imgs[n_img:])
     info["improved_by_refining"] = int(take_new.sum())
     rounds.append(info)
-  if before is None:
-    before = dominated
-  final_c = np.stack([cross_evaluate(y[p], norm[p], thetas, p_exp, floor).scores[
-      np.repeat(np.arange(n_a), n_s), np.arange(n_a * n_s)] for p in range(n_p)])
   # dominated_after: angles still beaten after the last optimisation round (the evidence of under-optimisation);
   # their rows then kept the beating image, so no kept image is beaten (kept_beaten, recomputed here).
-  kept = np.stack([dominated_angles(final_c[p].reshape(n_a, n_s), cross_evaluate(
-      np.concatenate([y[p], ax_y[p]]), norm[p], thetas, p_exp, floor), tol) for p in range(n_p)])
+  final_c, kept = np.empty((n_p, n_a * n_s)), np.empty((n_p, n_a), bool)
+  for p in range(n_p):
+    ev = cross_evaluate(np.concatenate([y[p], ax_y[p]]), norm[p], thetas, p_exp, floor)
+    final_c[p] = ev.scores[np.repeat(np.arange(n_a), n_s), np.arange(n_a * n_s)]
+    kept[p] = dominated_angles(final_c[p].reshape(n_a, n_s), ev, tol)
   meta = {"tolerance": tol, "steps_per_round": steps, "max_rounds": cfg.refine_rounds, "rounds": rounds,
           "dominated_before": int(before.sum()), "dominated_after": int(dominated.sum()),
           "kept_beaten": int(kept.sum()),

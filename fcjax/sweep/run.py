@@ -27,10 +27,8 @@ from fcjax.sweep import refine as refine_lib
 from fcjax.sweep.config import SweepConfig
 from fcjax.sweep.features import check_inputs
 from fcjax.sweep.layout import _Layout
-from fcjax.sweep.program import (Entries, Hyper, Spec, compiled_block, compiled_evaluate, compiled_render,
-                                 init_shapes, make_entries, stats_snapshot)
-
-STREAM_AXES, STREAM_ANGLES, STREAM_REFINE = 1, 2, 3  # key streams (Entries.stream); round r uses STREAM_REFINE + r
+from fcjax.sweep.program import (STREAM_ANGLES, STREAM_AXES, Entries, Hyper, Spec, compiled_block, compiled_evaluate,
+                                 compiled_render, init_shapes, make_entries, stats_snapshot)
 
 
 def _guard_scales(best: np.ndarray) -> tuple[np.ndarray, list]:
