@@ -40,7 +40,8 @@ CLOUD_QUANTILE = 0.99  # the view is sized to hold this fraction of the natural 
 DIGITS = 4  # decimals kept of each scaled coordinate (the axis tips are at 1)
 CANVAS = (480, 420)  # css pixels
 SCALED_SPACE = "axes: each unit over its phase-1 maximum (tips at 1)"
-REACH_SPACE = ("axes: each unit over the reach of its own half-axis, so every half-axis ends at \u00b11 and an octant's "
+REACH_SPACE = ("axes: each unit over the reach of its own half-axis, so every half-axis ends at \u00b11 and an "
+               "octant's "
                "corner point is K(\u00b11, \u00b11, \u00b11)")
 
 

@@ -7,7 +7,8 @@ command does is here, callable from Python:
 * :func:`sweep_config`: the SweepConfig of a run (model defaults or smoke, recipe, a JSON file, overrides, ``--set``
   strings): the one path of every command and of the atlas.
 * :func:`stats`: activation statistics into a ``.npz`` file (resumable through its state file).
-* :func:`sweep`: the sweep of one pair into a directory (result, plot, measures; resumable through its checkpoint).
+* :func:`sweep`: the sweep of one pair (or triple) into a directory (result, plot, measures; resumable through its
+  checkpoint).
 * :func:`figure`: the whole experiment into a directory, returning a :class:`FigureRun`.
 
 **No stale results.** Every artefact (the statistics, each sweep, the summary, the figure) has a manifest
@@ -240,12 +241,13 @@ def _sweep_inputs(digest: str, model, layer: str, pair, config, extra: Mapping[s
           "readout": objectives.readout_name(config.readout), "config": cfg, **extra}
 
 
-def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str | os.PathLike,
+def sweep(model, params, config, *, layer: str, pair: tuple[int, ...], out: str | os.PathLike,
           weights_label: str | None = None, extra_meta: Mapping[str, Any] | None = None,
           inputs: Mapping[str, Any] | None = None, fresh: bool = False, progress: bool = True,
           say: Say = _say_default, digest: str | None = None, stats_path: str | os.PathLike | None = None,
           wait: bool = False):
-  """The sweep of one pair into the directory ``out`` (``result.json`` + arrays; resumable via ``out/checkpoint``).
+  """The sweep of one pair (or triple: ``pair`` of 3 units) into the directory ``out`` (``result.json`` + arrays;
+  resumable via ``out/checkpoint``).
 
   Reuses ``out`` when its manifest records the same inputs (weights, model, layer, pair, readout, config and the
   extra ``inputs``, e.g. the dataset and n that chose the pair); otherwise recomputes. ``stats_path``: the stats
@@ -260,7 +262,7 @@ def sweep(model, params, config, *, layer: str, pair: tuple[int, int], out: str 
 
 SWEEP_FILES = {"checkpoint": "dir", "inputs.json": "file", "result.json": "file", "arrays.npz": "file",
                "measures.json": "file", "result.csv": "file", "stats_path.txt": "file", "triple.html": "file",
-               **{f"plot.{fmt}": "file" for fmt in FORMATS}}  # what a sweep folder holds (plot_result: the last 4)
+               **{f"plot.{fmt}": "file" for fmt in FORMATS}}  # a sweep folder (plot_result: measures, csv, page, plots)
 
 
 def _sweep_locked(model, params, config, layer, pair, out: pathlib.Path, weights_label, extra_meta, inputs, fresh,

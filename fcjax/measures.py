@@ -1,8 +1,9 @@
 """Motif measures and verdicts of a feature-combination sweep: what the paper reads off its plots, as numbers.
 
 Everything concerns one pair (units i, j) of a :class:`fcjax.result.SweepResult` in its *scaled* space
-``(x, y) = (y_i / s_i, y_j / s_j)``, s = each unit's phase-1 maximum (the paper's scaling: the sweep's angles live
-there and the plot's axis tips sit at 1). Quadrants: I (x > 0, y > 0), II (x < 0, y > 0), III, IV. docs/measures.md
+``(x, y) = (y_i / s_i, y_j / s_j)``, s = each unit's phase-1 maximum (the paper's scaling, where the plot's axis tips
+sit at 1; the sweep aims its angles in the half-axis normalised space by default, ``SweepConfig.angle_space``).
+Quadrants: I (x > 0, y > 0), II (x < 0, y > 0), III, IV. docs/measures.md
 has the derivation at length; in short:
 
 **Why not relative mean C.** Comparing quadrants by mean cosdot relative to the best quadrant
@@ -163,28 +164,34 @@ def reach_ratios(points: np.ndarray, cloud: np.ndarray, *, halfwidth: float = RE
 
 
 # --- summary and verdicts ------------------------------------------------------------------------------------------
-def _dominated_quadrants(result, pair: int, thetas: np.ndarray) -> list:
-  """int [4]: per quadrant, how many of its angles the sweep left beaten after refinement (meta['refinement'])."""
+def dominated_counts(result, index: int, region_of: np.ndarray, n_regions: int) -> list:
+  """int [n_regions]: per region (quadrant or octant), how many of its angles (directions) the sweep left beaten
+  after refinement (``meta['refinement']['dominated']``) in combination ``index``; ``region_of`` int [A] is each
+  angle's region (-1: on an axis, counted nowhere)."""
   ref = (getattr(result, "meta", None) or {}).get("refinement") or {}
-  q = quadrant_index(thetas)
-  out = [0, 0, 0, 0]
+  out = [0] * n_regions
   for p, a in ref.get("dominated", []):
-    if int(p) == pair and 0 <= int(a) < len(q) and q[int(a)] >= 0:
-      out[q[int(a)]] += 1
+    if int(p) == index and 0 <= int(a) < len(region_of) and region_of[int(a)] >= 0:
+      out[region_of[int(a)]] += 1
   return out
 
+
+def guarded_slots(result, index: int) -> list:
+  """The slots of combination ``index``'s units that phase 1 never drove above 0 (``meta['scale_guarded']``)."""
+  return [int(g[1]) for g in (getattr(result, "meta", None) or {}).get("scale_guarded", []) if int(g[0]) == index]
 
 
 def _axis_name(units, h: int) -> str:
   return f"unit {units[h // 2]}'s {'positive' if h % 2 == 0 else 'negative'} half-axis"
 
 
-def _natural_reach(cloud_raw: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-  """(raw quantile reach float [4], count [4]) of the natural images along each half-axis (NaN: not judged)."""
-  nat, cnt = np.full(4, np.nan), np.zeros(4, np.int64)
+def natural_reach(cloud_raw: np.ndarray | None, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+  """(raw quantile reach float [2k], count [2k]) of the natural images [N, k] along each half-axis (NaN: not
+  judged)."""
+  nat, cnt = np.full(2 * k, np.nan), np.zeros(2 * k, np.int64)
   if cloud_raw is None or not cloud_raw.size:
     return nat, cnt
-  for h in range(4):
+  for h in range(2 * k):
     v = (1.0 if h % 2 == 0 else -1.0) * cloud_raw[:, h // 2]
     cnt[h] = int((v > 0).sum())
     if cnt[h] >= NATURAL_MIN_POINTS:
@@ -298,7 +305,7 @@ def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
   bs = best_seed(c)
   best, c_best = ys[np.arange(n_a), bs], c[np.arange(n_a), bs]
   un = normalise(best, reach)
-  nat, nat_n = _natural_reach(cl)
+  nat, nat_n = natural_reach(cl)
   raw_reach = reach_opt * np.repeat(scales, 2)
   out["half_axes"] = {}
   under = np.zeros(4, bool)
@@ -309,8 +316,8 @@ def _summarize(result, pair: int = 0, cloud: np.ndarray | None = None, *,
                               "half_axis_image": float(hv), "natural": float(nat[h]), "natural_n": int(nat_n[h])}
   if cl is None:
     notes.append("no natural-image cloud given: reach and under-reach not judged")
-  guarded = [int(g[1]) for g in (getattr(result, "meta", None) or {}).get("scale_guarded", []) if int(g[0]) == pair]
-  dominated = _dominated_quadrants(result, pair, thetas)
+  guarded = guarded_slots(result, pair)
+  dominated = dominated_counts(result, pair, qi, 4)
 
   for k, name in enumerate(QUADRANTS):
     sel = qi == k

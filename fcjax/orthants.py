@@ -39,14 +39,13 @@ import numpy as np
 
 from fcjax import _orthant, errors
 from fcjax._select import best_seed
-from fcjax.measures import (CORNER_BAND, CORNER_COLLAPSED, NATURAL_MIN_POINTS, NATURAL_QUANTILE, QUADRANTS,
-                            VERDICTS, fmt, judge)
+from fcjax.measures import (CORNER_BAND, CORNER_COLLAPSED, NATURAL_QUANTILE, QUADRANT_SIGNS, QUADRANTS, VERDICTS,
+                            dominated_counts, fmt, guarded_slots, judge, natural_reach, verdict_text)
 
 OCTANTS = _orthant.orthant_names(3)  # "+++", "++-", "+-+", "+--", "-++", "-+-", "--+", "---"
 HALF_AXES3 = ("x+", "x-", "y+", "y-", "z+", "z-")  # x, y, z = the triple's first, second and third unit
 PAIRS3 = ((0, 1), (0, 2), (1, 2))  # the triple's pairs (slots)
-# product-order orthant of a pair (++, +-, -+, --) -> quadrant name
-_PAIR_QUADRANT = {(1, 1): "I", (-1, 1): "II", (-1, -1): "III", (1, -1): "IV"}
+PAIR_QUADRANT = {sg: q for q, sg in zip(QUADRANTS, QUADRANT_SIGNS)}  # a pair's (sign a, sign b) -> quadrant
 
 
 def _check(result, triple: int, cloud) -> np.ndarray | None:
@@ -72,7 +71,8 @@ def summarize(result, triple: int = 0, cloud: np.ndarray | None = None) -> dict:
     dict: ``triple``, ``units``, ``octants`` (names); per octant O ``verdict_O``, ``reasons_O``, ``corner_O``,
     ``corner_seeds_O``, ``projection_corner_O`` (K of the octant's quadrant in each pair of ``PAIRS3``),
     ``pair_shows_O`` (a collapsed octant's pairs whose projected quadrant is collapsed too, e.g.
-    ``["(3, 7) quadrant II"]``; empty for an octant not decided collapsed); ``verdicts`` (octant order), ``possible`` / ``collapsed`` /
+    ``["(3, 7) quadrant II"]``; empty for an octant not decided collapsed); ``verdicts`` (octant order),
+    ``possible`` / ``collapsed`` /
     ``uncertain``, ``only_triple``; ``pairs`` (each pair's projected quadrant K); ``half_axes``; ``notes``.
   """
   cl = _check(result, triple, cloud)
@@ -111,14 +111,8 @@ def _summarize(result, triple: int, cl: np.ndarray | None) -> dict:
 
   # natural reach per half-axis (raw), and under-reach
   raw_reach = reach_opt * np.repeat(scales, 2)
-  nat, nat_n = np.full(6, np.nan), np.zeros(6, np.int64)
-  if cl is not None and cl.size:
-    for h in range(6):
-      v = (1.0 if h % 2 == 0 else -1.0) * cl[:, h // 2]
-      nat_n[h] = int((v > 0).sum())
-      if nat_n[h] >= NATURAL_MIN_POINTS:
-        nat[h] = max(float(np.quantile(v, NATURAL_QUANTILE)), 0.0)
-  else:
+  nat, nat_n = natural_reach(cl, 3)
+  if cl is None or not cl.size:
     notes.append("no natural-image cloud given: under-reach not judged")
   under = np.isfinite(nat) & (nat > 0) & (raw_reach < nat)
   out["half_axes"] = {name: {"reach": float(raw_reach[h]), "reach_scaled": float(reach[h]), "natural": float(nat[h]),
@@ -128,16 +122,13 @@ def _summarize(result, triple: int, cl: np.ndarray | None) -> dict:
   proj = {}
   for a, b in PAIRS3:
     pk = _orthant.corner_measures(reached[:, [a, b]], reach[[2 * a, 2 * a + 1, 2 * b, 2 * b + 1]])
-    proj[(a, b)] = {_PAIR_QUADRANT[tuple(sg)]: float(pk[o]) for o, sg in enumerate(_orthant.orthant_signs(2))}
+    proj[(a, b)] = {PAIR_QUADRANT[tuple(sg)]: float(pk[o]) for o, sg in enumerate(_orthant.orthant_signs(2))}
   out["pairs"] = [{"units": [units[a], units[b]], **{f"corner_{q}": proj[(a, b)][q] for q in QUADRANTS}}
                   for a, b in PAIRS3]
 
   oct_of = _orthant.orthant_of(directions)
-  dominated = np.zeros(8, np.int64)
-  for p, a in ((getattr(result, "meta", None) or {}).get("refinement") or {}).get("dominated", []):
-    if int(p) == triple and 0 <= int(a) < n_a and oct_of[int(a)] >= 0:
-      dominated[oct_of[int(a)]] += 1
-  guarded = [int(g[1]) for g in (getattr(result, "meta", None) or {}).get("scale_guarded", []) if int(g[0]) == triple]
+  dominated = dominated_counts(result, triple, oct_of, 8)
+  guarded = guarded_slots(result, triple)
 
   thr = CORNER_COLLAPSED
   signs = _orthant.orthant_signs(3)
@@ -150,8 +141,8 @@ def _summarize(result, triple: int, cl: np.ndarray | None) -> dict:
         corner[o], ks, bounding, units=units, under=under, raw_reach=raw_reach, natural=nat, dominated=dominated[o],
         guarded=guarded, reach=reach, bad_scale=bad_scale,
         diverged=float(np.mean(~np.isfinite(c[sel]))) if sel.any() else 0.0, region="octant", target="direction")
-    pk = [proj[(a, b)][_PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]] for a, b in PAIRS3]
-    shows = [f"({units[a]}, {units[b]}) quadrant {_PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]}"
+    pk = [proj[(a, b)][PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]] for a, b in PAIRS3]
+    shows = [f"({units[a]}, {units[b]}) quadrant {PAIR_QUADRANT[(int(sg[a]), int(sg[b]))]}"
              for (a, b), kk in zip(PAIRS3, pk) if kk < thr] if verdict == "collapsed" else []
     out[f"verdict_{name}"], out[f"reasons_{name}"] = verdict, reasons
     out[f"corner_{name}"], out[f"corner_seeds_{name}"] = float(corner[o]), [float(v) for v in ks]
@@ -164,12 +155,6 @@ def _summarize(result, triple: int, cl: np.ndarray | None) -> dict:
                        "natural_quantile": NATURAL_QUANTILE}
   out["notes"] = notes
   return out
-
-
-def verdict_text(summary: dict, name: str) -> str:
-  """e.g. '++- uncertain (seeds)': an octant's verdict with the codes of its reasons."""
-  codes = list(dict.fromkeys(r.split(":")[0] for r in summary[f"reasons_{name}"]))
-  return f"{name} {summary[f'verdict_{name}']}" + (f" ({', '.join(codes)})" if codes else "")
 
 
 def format_summary(summary: dict) -> str:
@@ -189,13 +174,4 @@ def best_points(result, triple: int = 0) -> np.ndarray:
   bs = best_seed(np.asarray(result.c[triple]))
   y = np.asarray(result.y[triple], np.float64)[np.arange(len(bs)), bs]
   return y / np.asarray(result.scales[triple], np.float64)
-
-
-def octant_names_of(points: np.ndarray) -> list:
-  """The octant name of each point [M, 3] ('' on a coordinate plane or not finite)."""
-  out = []
-  for p in np.asarray(points, np.float64):
-    out.append("" if not np.all(np.isfinite(p)) or np.any(p == 0) else
-               "".join("+" if v > 0 else "-" for v in p))
-  return out
 

@@ -37,9 +37,8 @@ from matplotlib.ticker import FuncFormatter
 from fcjax import _io, _orthant, _view3d, errors, measures, orthants, plot
 from fcjax._view3d import OCTANT_COLORS, OCTANTS
 
-PROJECTIONS = ((0, 1), (0, 2), (1, 2))  # unit positions in the triple of each projection panel
+PROJECTIONS = orthants.PAIRS3  # unit positions in the triple of each projection panel
 ONLY_TRIPLE_FACE = "#ffebe9"  # the highlight of an octant that only the triple shows collapsed
-_QUADRANT_OF = {(1, 1): "I", (-1, 1): "II", (-1, -1): "III", (1, -1): "IV"}
 _PAIR_SHOWS = re.compile(r"\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)\s*quadrant\s+(IV|III|II|I)\b")
 _SAVE_FORMATS = ("png", "pdf", "svg")
 
@@ -115,8 +114,7 @@ def _pair_collapsed(summary: dict | None) -> set[tuple[int, int, str]]:
 def _points(result, triple: int, notes: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Scaled best-seed points [M, 3] (finite only), their octants [M], the scaled half-axis points [h, 3]."""
   scales = np.asarray(result.scales[triple], np.float64)
-  c = np.asarray(result.c[triple], np.float64)
-  best = np.asarray(result.y[triple], np.float64)[np.arange(c.shape[0]), measures.best_seed(c)] / scales
+  best = orthants.best_points(result, triple)
   ok = np.all(np.isfinite(best), axis=1)
   if not ok.all():
     notes.append(f"{int((~ok).sum())} of {ok.size} best-seed points not finite (diverged): not drawn")
@@ -170,7 +168,7 @@ def _projection(ax: Axes, a: int, b: int, units, scales, best, octs, axis_pts, c
   ax.scatter(best[:, a], best[:, b], s=16, c=colors, edgecolors="white", linewidths=0.4, zorder=4, gid="fc3-best")
   ax.plot([1.0, 0.0], [0.0, 1.0], ls="none", marker="o", ms=5, mfc="white", mec=plot.POINT_COLOR, zorder=5,
           gid="fc3-tip-mark")
-  for (sx, sy), q in _QUADRANT_OF.items():
+  for (sx, sy), q in orthants.PAIR_QUADRANT.items():
     bad = (ua, ub, q) in shown
     ax.text(0.5 + 0.47 * sx, 0.5 + 0.47 * sy, q + (" collapsed" if bad else ""), transform=ax.transAxes,
             ha="right" if sx > 0 else "left", va="top" if sy > 0 else "bottom", fontsize=plot.FONT + 1,

@@ -38,21 +38,21 @@ class SweepResult:
     thetas: pairs: float [A] target angles in radians in the angle space (``config['angle_space']``): the normalised
       space ``normalise(y, norm)``; :attr:`plot_thetas` gives their directions in the paper's scaled space.
       Triples: float [A, 3] unit target directions in that space (:attr:`directions` for either).
-    scales: float [P, 2] each unit's unconstrained maximum (phase 1), best over seeds.
-    unit_values: float [P, 2, S] each seed's phase-1 activation of each unit.
-    unit_images: uint8 [P, 2, H, W, 3] the best seed's phase-1 image of each unit.
-    y: float [P, A, S, 2] raw unit activations of each final image.
+    scales: float [P, k] each unit's unconstrained maximum (phase 1), best over seeds.
+    unit_values: float [P, k, S] each seed's phase-1 activation of each unit.
+    unit_images: uint8 [P, k, H, W, 3] the best seed's phase-1 image of each unit.
+    y: float [P, A, S, k] raw unit activations of each final image.
     c: float [P, A, S] cosdot of the normalised y at theta, in the paper's exact form (``meta['reported_c']``),
       whatever schedule was optimised (``meta['objective_schedule']``).
     images: uint8 [P, A, S, H, W, 3] final images.
     history: float [P, A, S, B] cosdot at the end of each block of steps (B = ceil(steps / block_steps)).
     meta: provenance: versions, devices, objective form, weights digest, wall times.
     transparency: optional float [P, A, S, H, W] accumulated |d loss / d image| (MACO).
-    norm: float [P, 4] raw normalisers of the half-axes x+, x-, y+, y- that the angles were aimed with (None in a
-      result of an older version: the scales on both sides, the paper's space).
-    unit_neg_values: float [P, 2, S] each seed's value when minimising each unit (the half-axis phase), or None.
-    axis_y: float [P, 4, 2] raw y of the best image along each half-axis x+, x-, y+, y- (both units), or None.
-    y_phase2: float [P, A, S, 2] raw y of each seed's image at the end of the angles phase, before refinement (which
+    norm: float [P, 2k] raw normalisers of the half-axes u0+, u0-, u1+, ... that the angles were aimed with (None in
+      a result of an older version: the scales on both sides, the paper's space).
+    unit_neg_values: float [P, k, S] each seed's value when minimising each unit (the half-axis phase), or None.
+    axis_y: float [P, 2k, k] raw y of the best image along each half-axis u0+, u0-, u1+, ... (every unit), or None.
+    y_phase2: float [P, A, S, k] raw y of each seed's image at the end of the angles phase, before refinement (which
       shares images between seeds and angles): the independent seeds that the near-threshold rule compares.
   """
 

@@ -79,7 +79,8 @@ def test_click_shows_the_figure_and_a_3d_view_that_turns(report, tmp_path):
   page.mouse.down()
   page.mouse.move(x + 80, y + 30, steps=6)
   page.mouse.up()
-  page.wait_for_timeout(200)
+  canvas.evaluate("(c, v) => new Promise(ok => { const t = () => c.dataset.yaw !== v ? ok() : "
+                  "requestAnimationFrame(t); t(); })", before[1])  # redrawn (no fixed wait: busy CI cores)
   after = canvas.evaluate("c => [c.toDataURL(), c.dataset.yaw]")
   assert after[1] != before[1] and after[0] != before[0]
   shot = pathlib.Path(os.environ.get("FCJAX_ARTEFACTS") or tmp_path) / "atlas_triples_report.png"

@@ -141,8 +141,10 @@ def test_parser_choices_and_settings_come_from_the_library(tmp_path):
   (tmp_path / "c.json").write_text('{"seed": 2}')
   args = parser.parse_args(["sweep", "--layer", LAYER, "--units", "1", "2", "--out", "x", "--smoke", "--recipe", "maco",
                             "--config", str(tmp_path / "c.json"), "--set", "steps=3"])
-  assert cli._sweep_config(args, model) == experiment.sweep_config(
+  cfg = cli._sweep_config(args, model)
+  assert cfg == experiment.sweep_config(
       model, smoke=True, recipe="maco", config_file=str(tmp_path / "c.json"), sets=["steps=3"])
+  assert (cfg.steps, cfg.seed, cfg.param) == (3, 2, "maco")   # each layer of settings reached the config
 
 
 def test_stats_file_for_another_layer_is_refused(pipeline, workdir, capsys, monkeypatch):

@@ -36,6 +36,9 @@ def test_cross_evaluation_finds_the_beaten_angle():
   cand = np.array([[0.5, 0.0], [1.0, 0.1], [0.0, 1.0]])  # candidate 1 beats candidate 0 at angle 0
   ev = refine.cross_evaluate(cand, np.ones(4), thetas, 4, None)
   assert ev.best.tolist() == [1, 2]
+  u = cand / np.linalg.norm(cand, axis=1, keepdims=True)   # cosdot p = 4 by hand: C = y.h (y.h / |y|)^4
+  h = np.stack([np.cos(thetas), np.sin(thetas)], 1)
+  np.testing.assert_allclose(ev.scores, (cand @ h.T).T * ((u @ h.T).T) ** 4, atol=1e-12)
   own = np.array([[ev.scores[0, 0]], [ev.scores[1, 2]]])  # angle 0 kept candidate 0, angle 1 candidate 2
   assert refine.dominated_angles(own, ev, 0.05).tolist() == [True, False]
   np.testing.assert_allclose(refine.axis_values(cand)[1], [1.0, -1.0, 0.1, -0.1])

@@ -55,7 +55,21 @@ def test_a_triple_shares_the_pairs_half_axis_phase_and_has_the_documented_shapes
   assert tri.meta["refinement"]["kept_beaten"] == 0
   s = orthants.summarize(tri, 0)
   assert s["possible"] == list(orthants.OCTANTS)   # a free triple: every octant
-  assert "unit" not in tri.to_csv().splitlines()[1] and tri.to_csv().splitlines()[0].startswith("triple,unit_i")
+  lines = tri.to_csv().splitlines()
+  assert lines[0].split(",") == ["triple", "unit_i", "unit_j", "unit_k", "h_i", "h_j", "h_k", "seed", "y_i", "y_j",
+                                 "y_k", "y_i_scaled", "y_j_scaled", "y_k_scaled", "c"]
+  assert len(lines) == 1 + n_dir * 2
+  row = lines[1].split(",")
+  assert row[:4] == ["0", "0", "1", "2"] and row[7] == "0"
+  np.testing.assert_allclose([float(v) for v in row[4:7]], tri.directions[0], atol=1e-6)
+  np.testing.assert_allclose([float(v) for v in row[8:11]], tri.y[0, 0, 0], rtol=1e-5)
+  assert float(row[-1]) == pytest.approx(float(tri.c[0, 0, 0]), rel=1e-5)
+  # a free triple (the cube [-1, 1]^3): every half-axis is reached, and each direction strictly inside an octant
+  # ends there
+  assert np.all(tri.unit_values.max(-1) > 0.9) and np.all(tri.unit_neg_values.min(-1) < -0.9)
+  inside = np.all(np.abs(tri.directions) > 0.05, axis=1)
+  best = tri.y_best[0][inside]
+  assert np.array_equal(np.sign(best), np.sign(tri.directions[inside]))
   assert "+++ possible" in tri.summary(0)
 
 
@@ -82,16 +96,19 @@ def test_directions_cover_the_sphere_and_include_the_diagonals():
 def test_the_pair_measure_is_the_k_dimensional_one_in_quadrant_order():
   rng = np.random.default_rng(1)
   pts = rng.normal(size=(300, 2)) * [3.0, 0.5]
-  reach = measures.half_axis_reach(pts)
-  np.testing.assert_array_equal(reach, _orthant.half_axis_reach(pts))
-  k2 = _orthant.corner_measures(pts, reach)
-  names = _orthant.orthant_names(2)
-  got = measures.corner_measures(pts, reach)
-  for q, sg in zip(measures.QUADRANTS, measures.QUADRANT_SIGNS):
-    assert got[measures.QUADRANTS.index(q)] == k2[names.index("".join("+" if s > 0 else "-" for s in sg))]
+  want_reach = np.array([pts[:, 0].max(), -pts[:, 0].min(), pts[:, 1].max(), -pts[:, 1].min()])  # plain NumPy
+  np.testing.assert_array_equal(measures.half_axis_reach(pts), want_reach)
+  got = measures.corner_measures(pts, want_reach)
+  for q, (sx, sy) in enumerate(((1, 1), (-1, 1), (-1, -1), (1, -1))):   # I..IV, written out here
+    inside = (sx * pts[:, 0] > 0) & (sy * pts[:, 1] > 0)
+    u = np.abs(pts[inside]) / want_reach[[0 if sx > 0 else 1, 2 if sy > 0 else 3]]
+    assert got[q] == pytest.approx(u.min(axis=1).max())
+    assert got[q] == _orthant.corner_measures(pts, want_reach)[_orthant.orthant_names(2).index(
+        ("+" if sx > 0 else "-") + ("+" if sy > 0 else "-"))]
   # an independent brute-force K for one octant of a 3-D cloud
   p3 = rng.normal(size=(500, 3))
-  r3 = _orthant.half_axis_reach(p3)
+  r3 = np.stack([p3.max(0), -p3.min(0)], 1).reshape(-1)   # x+, x-, y+, y-, z+, z- in plain NumPy
+  np.testing.assert_array_equal(_orthant.half_axis_reach(p3), r3)
   inside = (p3[:, 0] > 0) & (p3[:, 1] < 0) & (p3[:, 2] > 0)
   want = max(min(p[0] / r3[0], -p[1] / r3[3], p[2] / r3[4]) for p in p3[inside])
   assert _orthant.corner_measures(p3, r3)[_orthant.orthant_names(3).index("+-+")] == pytest.approx(want)
@@ -109,7 +126,7 @@ def test_bad_triples_are_refused_in_one_line():
   with pytest.raises(errors.UnitIndexError, match="out of range"):
     sweep.run(_triple_f, None, CONFIG, pairs=[(0, 1, 3)])
   narrow = models.from_apply("narrow", lambda *a, **k: {}, (models.Layer("x", 2),), input_size=8)
-  with pytest.raises(errors.UnitIndexError, match="at least 3"):
+  with pytest.raises(errors.UnitIndexError, match="unit 2 is out of range for x of narrow, which has 2 channels"):
     sweep.run(narrow, {}, CONFIG, layer="x", pairs=[(0, 1, 2)])
   tri = sweep.run(_triple_f, None, CONFIG.replace(n_directions=8, steps=4, block_steps=4), pairs=[(0, 1, 2)])
   with pytest.raises(errors.FcjaxError, match="fcjax.orthants"):

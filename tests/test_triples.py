@@ -85,15 +85,19 @@ def test_the_hidden_octant_is_shown_by_the_triple_alone(swept):
 
 
 def test_who_shows_a_collapsed_octant_follows_the_truth(swept):
-  """For every decided collapsed octant: as many pairs show it as in the grid's projections, and it is only-triple
-  exactly where no pair shows it."""
+  """For every decided collapsed octant: exactly the pairs (and quadrants) that show it in the grid's projections, and
+  it is only-triple exactly where no pair shows it."""
+  quadrant = {(1, 1): "I", (-1, 1): "II", (-1, -1): "III", (1, -1): "IV"}
   bad = []
-  for name, s in swept.items():
+  for t, (name, s) in enumerate(swept.items()):
     tr = TRUTH[name]
     for k, o in enumerate(t3.OCTANTS):
       if s[f"verdict_{o}"] != C:
         continue
-      if len(s[f"pair_shows_{o}"]) != len(tr["pair_shows"][k]) or (o in s["only_triple"]) != (not tr["pair_shows"][k]):
+      sg = t3.OCTANT_SIGNS[k]
+      want = [f"({3 * t + a}, {3 * t + b}) quadrant {quadrant[(sg[a], sg[b])]}"
+              for a, b in (t3.PAIRS[p] for p in tr["pair_shows"][k])]
+      if s[f"pair_shows_{o}"] != want or (o in s["only_triple"]) != (not tr["pair_shows"][k]):
         bad.append((name, o, _why(s, o), tr["pair_shows"][k]))
   assert bad == []
 

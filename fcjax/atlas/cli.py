@@ -17,6 +17,7 @@ import pathlib
 from typing import Callable
 
 from fcjax import _guard, _io, distributed, errors, experiment
+from fcjax._args import out_path, say as _say
 from fcjax.atlas import _defaults
 
 
@@ -51,7 +52,7 @@ def add_parsers(sub, *, add_model_args: Callable, add_sweep_args: Callable, load
                  help="screen: the screening protocol over the model's defaults (default); model: the model's own")
   a.add_argument("--chunk-pairs", type=int, default=_defaults.CHUNK_PAIRS, help="pairs per compiled chunk")
   a.add_argument("--no-plots", action="store_true", help="skip the per-pair plots (the report then shows none)")
-  a.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
+  a.add_argument("--out", required=True, type=out_path, help="output folder (rerun the same command to resume)")
   add_sweep_args(a, formats=False)
   distributed.add_cli_args(a)  # --coordinator --num-processes --process-id (fcjax.cli joins the cluster first)
   a.set_defaults(func=lambda args: cmd_atlas(args, load, sweep_config))
@@ -118,7 +119,3 @@ def cmd_report(args) -> int:
   print(f"wrote {path}")
   return 0
 
-
-def _say(msg: str) -> None:
-  import sys
-  print(msg, file=sys.stderr, flush=True)

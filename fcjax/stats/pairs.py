@@ -48,8 +48,12 @@ def triple_determinants(corr: np.ndarray) -> np.ndarray:
   dependent (one is fixed by the other two); 1: pairwise uncorrelated. det = (1 - r_ij²)(1 - R²_l·ij), R_l·ij the
   multiple correlation of l on i and j, so a small det with small pairwise |r| is a constraint no pair carries."""
   r = np.asarray(corr, np.float64)
-  a, b, c = r[:, :, None], r[:, None, :], r[None, :, :]
-  return 1.0 - a ** 2 - b ** 2 - c ** 2 + 2.0 * a * b * c
+  return _det3(r[:, :, None], r[:, None, :], r[None, :, :])
+
+
+def _det3(r_ij, r_il, r_jl):
+  """det of the correlation matrix [[1, r_ij, r_il], [r_ij, 1, r_jl], [r_il, r_jl, 1]] (broadcasting)."""
+  return 1.0 - r_ij ** 2 - r_il ** 2 - r_jl ** 2 + 2.0 * r_ij * r_il * r_jl
 
 
 def select_triples(corr: np.ndarray, k: int = 5, dead: np.ndarray | None = None, *,
@@ -59,7 +63,7 @@ def select_triples(corr: np.ndarray, k: int = 5, dead: np.ndarray | None = None,
   'joint': every pairwise |r| <= ``pair_limit`` and the smallest det first (the three most jointly constrained
   beyond what any pair of them shows, as far as linear statistics see it); 'independent': the largest det first
   (closest to pairwise and jointly uncorrelated). Dead units and NaN correlations are left out; ties by (i, j, l).
-  Memory: C³ float64 (C = 512: 1 GiB); layers wider than 512 units are screened in blocks of the first index.
+  Memory: blocks of 64 first indices, a few 64 x C² float64 temporaries (C = 512: 128 MiB each).
   """
   corr = np.asarray(corr, np.float64)
   n = corr.shape[0]
@@ -70,7 +74,7 @@ def select_triples(corr: np.ndarray, k: int = 5, dead: np.ndarray | None = None,
     i = np.arange(i0, min(i0 + 64, n))[:, None, None]
     j, l = np.arange(n)[None, :, None], np.arange(n)[None, None, :]
     r_ij, r_il, r_jl = corr[i, j], corr[i, l], corr[j, l]
-    det = 1.0 - r_ij ** 2 - r_il ** 2 - r_jl ** 2 + 2.0 * r_ij * r_il * r_jl
+    det = _det3(r_ij, r_il, r_jl)
     ok = (i < j) & (j < l) & live[i] & live[j] & live[l] & np.isfinite(det)
     small = ok & (np.abs(r_ij) <= pair_limit) & (np.abs(r_il) <= pair_limit) & (np.abs(r_jl) <= pair_limit)
     for mask, tag in ((small, 0), (ok, 1)):

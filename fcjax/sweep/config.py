@@ -34,9 +34,11 @@ MAX_IMAGE_SIZE = 4096
 
 
 # Fields the compiled program does not depend on: traced (seed, learning_rate, redirect_steps, steps: only through
-# min(block_steps, steps)) or part of the batch shape (n_angles, n_seeds, chunk_size), which the program cache keys on.
+# min(block_steps, steps); warmup_fraction), part of the batch shape (n_angles, n_directions, n_seeds, chunk_size),
+# which the program cache keys on, or used on the host only (angle_space, refine_*).
 PROGRAM_INDEPENDENT = ("seed", "learning_rate", "redirect_steps", "steps", "n_angles", "n_directions", "n_seeds",
-                       "chunk_size", "angle_space", "warmup_fraction", "refine_rounds", "refine_steps", "refine_tolerance")
+                       "chunk_size", "angle_space", "warmup_fraction", "refine_rounds", "refine_steps",
+                       "refine_tolerance")
 ANGLE_SPACES = ("half-axes", "paper")
 
 # The reference recipe of each image parameterization: what SweepConfig's transforms / optimizer / learning_rate are

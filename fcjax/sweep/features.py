@@ -127,10 +127,6 @@ def check_inputs(model_or_fn, params, config: SweepConfig, layer, pairs) -> tupl
     if layer is None:
       raise errors.FcjaxError(f"run() on the model {model.name!r} needs layer=<tensor name>")
     layer = model.canonical(layer)
-    if arr.shape[1] == 3:
-      n_units = model.layer(layer).channels
-      if n_units < 3:
-        raise errors.UnitIndexError(f"{layer} has {n_units} unit(s): a triple needs a layer of at least 3")
     for u in np.unique(arr):
       model.check_unit(layer, int(u))
     model.check_size(layer, size)
